@@ -1,0 +1,204 @@
+package loom
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"loom/internal/registry"
+)
+
+// Group runs tasks that end together: structured concurrency, like Trio's
+// nursery or asyncio.TaskGroup. Wait returns only when every task has
+// returned, so nothing started in a group outlives it.
+//
+// The first task to fail cancels the group's context, and so its other
+// tasks (unless the group was made with Supervise). A panic in a task is
+// recovered into a *PanicError and counts as a failure.
+//
+// Once Wait has returned, or the group's context is cancelled, the group
+// accepts no more tasks: Go returns an error wrapping ErrClosed, and Spawn a
+// task that has already failed with it.
+//
+// A Group must be created with NewGroup and must not be copied. Go, Spawn,
+// Cancel and Wait may be called from any goroutine, including from the
+// group's own tasks.
+type Group struct {
+	s         nursery
+	parent    context.Context
+	sem       chan struct{}
+	supervise bool
+	invalid   error // set when NewGroup got bad arguments
+
+	once   sync.Once
+	result error // set by conclude
+}
+
+// NewGroup returns a group whose tasks run under a context derived from ctx.
+// With bad arguments (a nil ctx, a limit below 1, an option meant for a
+// Scope) it returns a group that refuses every task and whose Wait returns
+// an error wrapping ErrInvalidArgument that says what was wrong.
+func NewGroup(ctx context.Context, opts ...Option) *Group {
+	o, err := build("loom.NewGroup", ctx, opts)
+	if err == nil && o.onError != nil {
+		err = invalid("loom.NewGroup", "OnError applies to a Scope, not a Group")
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	g := &Group{parent: ctx, supervise: o.supervise, invalid: err}
+	if o.limit > 0 {
+		g.sem = make(chan struct{}, o.limit)
+	}
+	g.s.keep = -1
+	g.s.init(ctx, registry.KindGroup, o.name, 0)
+	if err != nil {
+		g.s.close(err)
+	}
+	return g
+}
+
+// Context returns the context the group's tasks run under. It is cancelled
+// by the first failure, by Cancel, by the parent context, and when Wait
+// returns.
+func (g *Group) Context() context.Context { return g.s.ctx }
+
+// Name returns the group's name.
+func (g *Group) Name() string { return g.s.node.Name() }
+
+// ID returns the group's registry identifier (0 with the registry off).
+func (g *Group) ID() uint64 { return g.s.node.ID() }
+
+// Len returns how many of the group's tasks are running.
+func (g *Group) Len() int { return g.s.count() }
+
+// Go starts fn in a new goroutine as a task of the group named name (which
+// may be empty). With a limit, Go first waits for a free slot. It returns an
+// error wrapping ErrClosed, without running fn, if the group no longer
+// accepts tasks, and one wrapping ErrInvalidArgument if fn is nil.
+//
+// fn's error, unless it is the group's own cancellation, is a failure:
+// it cancels the other tasks (unless Supervise) and is returned by Wait.
+func (g *Group) Go(name string, fn func(ctx context.Context) error) error {
+	if fn == nil {
+		return invalid("Group.Go", "nil function")
+	}
+	if err := g.acquire(); err != nil {
+		return err
+	}
+	m := &member{fn: fn}
+	m.node.Init(registry.KindTask, name, g.s.node.ID(), funcPC(fn), 1)
+	lctx, err := g.s.enter(&m.node)
+	if err != nil {
+		g.release()
+		return err
+	}
+	go m.run(g.s.ctx, lctx, g)
+	return nil
+}
+
+// Spawn starts fn as a task of g named name and returns its handle, for a
+// result of type T. It behaves as g.Go, but where Go would return an error,
+// Spawn returns a task that has already failed with that error. The task's
+// failure is the group's too: Wait returns it, so it is never reported as
+// unretrieved. Each spawned task has a context of its own, so Cancel on it
+// cancels that task alone.
+func Spawn[T any](g *Group, name string, fn func(ctx context.Context) (T, error)) *Task[T] {
+	if g == nil {
+		return failedTask[T](name, invalid("loom.Spawn", "nil group"))
+	}
+	if fn == nil {
+		return failedTask[T](name, invalid("loom.Spawn", "nil function"))
+	}
+	if err := g.acquire(); err != nil {
+		return failedTask[T](name, err)
+	}
+	t := newTask(g.s.ctx, name, g.s.node.ID(), fn)
+	lctx, err := g.s.enter(t.node)
+	if err != nil {
+		g.release()
+		return failedTask[T](name, err)
+	}
+	t.node.MarkRetrieved()
+	go t.run(fn, lctx, g)
+	return t
+}
+
+// acquire takes a slot when the group has a limit.
+func (g *Group) acquire() error {
+	if g.sem == nil {
+		return nil
+	}
+	select {
+	case g.sem <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case g.sem <- struct{}{}:
+		return nil
+	case <-g.s.done:
+		return g.s.checkOpen()
+	}
+}
+
+func (g *Group) release() {
+	if g.sem != nil {
+		<-g.sem
+	}
+}
+
+// exit implements owner: it frees the task's slot, records its end and, on
+// the group's first failure, cancels the others.
+func (g *Group) exit(n *registry.Node, st State, err error) {
+	g.release()
+	if g.s.leave(n, st, err) && !g.supervise {
+		g.s.cancel(err)
+	}
+}
+
+// Cancel cancels the group's context with cause (context.Canceled if nil):
+// its tasks are asked to stop and no new task may start. It is an early exit
+// that is not itself an error: Wait returns only real failures of the tasks.
+// Cancel does not wait; call Wait for that.
+func (g *Group) Cancel(cause error) {
+	if cause == nil {
+		cause = context.Canceled
+	}
+	g.s.cancel(cause)
+}
+
+// Wait blocks until every task of the group has returned, then closes the
+// group to new tasks and returns:
+//   - the failures of the tasks, joined with errors.Join (a single failure
+//     is returned as it is);
+//   - otherwise, if tasks ended cancelled because the parent context was
+//     cancelled, that context's cause;
+//   - otherwise nil.
+//
+// Later calls return the same. Wait takes no context on purpose: returning
+// before the tasks end would let them outlive the group. To stop waiting
+// sooner, cancel the group or its parent context.
+func (g *Group) Wait() error {
+	_ = g.s.waitIdle(context.Background(), fmt.Errorf("%w: group %q has been waited", ErrClosed, g.s.node.Name()))
+	g.once.Do(g.conclude)
+	return g.result
+}
+
+// conclude computes Wait's result once every task has returned.
+func (g *Group) conclude() {
+	res := g.invalid
+	if res == nil {
+		res = g.s.failure()
+	}
+	if res == nil && g.s.cancelledCount() > 0 && g.parent.Err() != nil {
+		// The tasks were cancelled by the parent, unless the group had
+		// been cancelled first for its own reason.
+		if cause := context.Cause(g.parent); context.Cause(g.s.ctx) == cause {
+			res = cause
+		}
+	}
+	g.result = res
+	g.s.cancel(context.Canceled)
+	g.s.finish(res)
+}

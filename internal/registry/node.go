@@ -1,0 +1,219 @@
+package registry
+
+import (
+	"fmt"
+	"runtime"
+	"sync/atomic"
+	"time"
+)
+
+// Node is one registered task, group or scope. It is embedded in, or owned
+// by, the object it describes. The fields set by Init are immutable after it;
+// the state moves with SetState and Finish.
+type Node struct {
+	id      uint64
+	parent  uint64
+	kind    Kind
+	name    string
+	pc      uintptr   // entry of the node's function, for "where created"
+	stack   []uintptr // creation stack, in debug mode only
+	created int64
+	ended   int64 // written before the terminal state is stored
+	state   atomic.Uint32
+	err     error // written before the terminal state is stored
+
+	// retrieved is set once somebody has read the node's result.
+	retrieved atomic.Bool
+
+	// cancel, when set, cancels the node's own context; the monitor uses it.
+	cancel func(error)
+	// children, when set, lists the nodes this one owns (a group's tasks).
+	children Container
+
+	prev, next *Node
+}
+
+// Container is implemented by nodes that own other nodes, such as groups.
+// Walk calls f for each owned node while holding the owner's lock; f must
+// only copy.
+type Container interface {
+	Walk(f func(*Node))
+}
+
+// Init fills in a node. When the registry is off only kind, name and parent
+// are kept and the node stays anonymous (ID 0), costing nothing more.
+// skip is how many callers to skip for the debug creation stack, counted from
+// the caller of Init.
+func (n *Node) Init(kind Kind, name string, parent uint64, pc uintptr, skip int) {
+	n.kind, n.name, n.parent, n.pc = kind, name, parent, pc
+	if !enabled.Load() {
+		return
+	}
+	n.id = nextID.Add(1)
+	n.created = now()
+	if debug.Load() {
+		var pcs [32]uintptr
+		k := runtime.Callers(skip+2, pcs[:])
+		n.stack = append([]uintptr(nil), pcs[:k]...)
+	}
+}
+
+// SetCancel records how to cancel the node's own context.
+func (n *Node) SetCancel(f func(error)) { n.cancel = f }
+
+// SetChildren records the container of the nodes this one owns.
+func (n *Node) SetChildren(c Container) { n.children = c }
+
+// ID returns the node's identifier, or 0 if it was created while the
+// registry was off.
+func (n *Node) ID() uint64 { return n.id }
+
+// Name returns the node's name.
+func (n *Node) Name() string { return n.name }
+
+// Parent returns the identifier of the node's parent, 0 for the process root.
+func (n *Node) Parent() uint64 { return n.parent }
+
+// State returns the node's current state.
+func (n *Node) State() State { return State(n.state.Load()) }
+
+// SetState moves a node to a non-terminal state.
+func (n *Node) SetState(s State) { n.state.Store(uint32(s)) }
+
+// Finish records the node's end: its terminal state and error. Call it once.
+func (n *Node) Finish(s State, err error) {
+	n.err = err
+	if n.id != 0 {
+		n.ended = now()
+	}
+	n.state.Store(uint32(s))
+}
+
+// Err returns the error recorded by Finish. Call it only after State
+// returned a terminal state.
+func (n *Node) Err() error { return n.err }
+
+// MarkRetrieved records that somebody has read the node's result.
+func (n *Node) MarkRetrieved() { n.retrieved.Store(true) }
+
+// Retrieved reports whether somebody has read the node's result.
+func (n *Node) Retrieved() bool { return n.retrieved.Load() }
+
+// Cancel cancels the node's own context with cause and reports whether the
+// node has a context of its own to cancel.
+func (n *Node) Cancel(cause error) bool {
+	if n.cancel == nil {
+		return false
+	}
+	n.cancel(cause)
+	return true
+}
+
+// Location returns where the node's function is defined, as
+// "function (file:line)", or "" if unknown.
+func (n *Node) Location() string {
+	if n.pc == 0 {
+		return ""
+	}
+	f := runtime.FuncForPC(n.pc)
+	if f == nil {
+		return ""
+	}
+	file, line := f.FileLine(n.pc)
+	return fmt.Sprintf("%s (%s:%d)", f.Name(), file, line)
+}
+
+// CreationStack returns the stack that created the node, one frame a line,
+// or "" outside debug mode.
+func (n *Node) CreationStack() string {
+	if len(n.stack) == 0 {
+		return ""
+	}
+	frames := runtime.CallersFrames(n.stack)
+	var out []byte
+	for {
+		f, more := frames.Next()
+		out = fmt.Appendf(out, "%s\n\t%s:%d\n", f.Function, f.File, f.Line)
+		if !more {
+			break
+		}
+	}
+	return string(out)
+}
+
+// Info is a copy of a node's figures at one moment.
+type Info struct {
+	ID       uint64    `json:"id"`
+	Parent   uint64    `json:"parent"`
+	Kind     string    `json:"kind"`
+	Name     string    `json:"name"`
+	State    string    `json:"state"`
+	Created  time.Time `json:"created"`
+	Ended    time.Time `json:"ended,omitzero"`
+	Location string    `json:"location,omitempty"`
+	// Err is the error the node ended with, as text.
+	Err string `json:"error,omitempty"`
+	// Stack is the creation stack, recorded in debug mode only.
+	Stack string `json:"creation_stack,omitempty"`
+	// Cancellable is true when the node has a context of its own that the
+	// monitor can cancel.
+	Cancellable bool `json:"cancellable"`
+}
+
+// Info returns a copy of the node's figures.
+func (n *Node) Info() Info {
+	st := n.State()
+	in := Info{
+		ID: n.id, Parent: n.parent, Kind: n.kind.String(), Name: n.name,
+		State: st.String(), Created: wall(n.created), Location: n.Location(),
+		Stack: n.CreationStack(), Cancellable: n.cancel != nil && !st.Terminal(),
+	}
+	if st.Terminal() {
+		in.Ended = wall(n.ended)
+		if n.err != nil {
+			in.Err = n.err.Error()
+		}
+	}
+	return in
+}
+
+// List is an intrusive doubly linked list of nodes. It has no lock of its
+// own: its owner guards it.
+type List struct {
+	head *Node
+	n    int
+}
+
+// Add links n at the front of the list.
+func (l *List) Add(n *Node) {
+	n.prev, n.next = nil, l.head
+	if l.head != nil {
+		l.head.prev = n
+	}
+	l.head = n
+	l.n++
+}
+
+// Remove unlinks n, which must be in the list.
+func (l *List) Remove(n *Node) {
+	if n.prev != nil {
+		n.prev.next = n.next
+	} else {
+		l.head = n.next
+	}
+	if n.next != nil {
+		n.next.prev = n.prev
+	}
+	n.prev, n.next = nil, nil
+	l.n--
+}
+
+// Len returns the number of nodes in the list.
+func (l *List) Len() int { return l.n }
+
+// Each calls f for each node in the list, newest first.
+func (l *List) Each(f func(*Node)) {
+	for n := l.head; n != nil; n = n.next {
+		f(n)
+	}
+}

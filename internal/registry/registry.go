@@ -1,0 +1,159 @@
+// Package registry is the live registry every loom component reports into,
+// and that the monitor reads.
+//
+// It is written by hand because nothing off the shelf fits the hot path:
+// registering a task must cost a few atomic operations and one short lock,
+// with no map insertion and no allocation beyond the node itself. Nodes are
+// therefore linked intrusively into lists: top-level nodes (groups, scopes,
+// standalone tasks) into a sharded root, the tasks of a group into the group's
+// own list, which the group guards with the lock it already takes to count
+// its tasks.
+//
+// Readers (Snapshot, Terminated, Events) take the same locks briefly and copy
+// what they need; they never block a writer for long.
+package registry
+
+import (
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Kind says what a node is.
+type Kind uint8
+
+// The kinds of node.
+const (
+	KindTask Kind = iota + 1
+	KindGroup
+	KindScope
+)
+
+// String returns the kind's name as the monitor shows it.
+func (k Kind) String() string {
+	switch k {
+	case KindTask:
+		return "task"
+	case KindGroup:
+		return "group"
+	case KindScope:
+		return "scope"
+	}
+	return "unknown"
+}
+
+// State is the life-cycle state of a task, group or scope.
+type State uint32
+
+// The states. A node moves forward only: Pending, Running, then one of the
+// three terminal states.
+const (
+	// Pending: created, its function has not started yet.
+	Pending State = iota
+	// Running: its function is running.
+	Running
+	// Done: finished without error.
+	Done
+	// Failed: finished with an error that was not a cancellation, or panicked.
+	Failed
+	// Cancelled: its context was cancelled and it returned the cancellation.
+	Cancelled
+)
+
+// String returns the state's lower-case name.
+func (s State) String() string {
+	switch s {
+	case Pending:
+		return "pending"
+	case Running:
+		return "running"
+	case Done:
+		return "done"
+	case Failed:
+		return "failed"
+	case Cancelled:
+		return "cancelled"
+	}
+	return "unknown"
+}
+
+// Terminal reports whether s is Done, Failed or Cancelled.
+func (s State) Terminal() bool { return s >= Done }
+
+var (
+	enabled atomic.Bool
+	debug   atomic.Bool
+	epoch   = time.Now()
+	nextID  atomic.Uint64
+)
+
+func init() {
+	enabled.Store(os.Getenv("LOOM_REGISTRY") != "off")
+	debug.Store(os.Getenv("LOOM_DEBUG") == "1")
+}
+
+// Enabled reports whether new nodes are published. It is on unless the
+// environment has LOOM_REGISTRY=off or SetEnabled(false) was called.
+func Enabled() bool { return enabled.Load() }
+
+// SetEnabled turns publication of new nodes on or off. Nodes already
+// published stay until they end.
+func SetEnabled(on bool) { enabled.Store(on) }
+
+// Debug reports whether debug checks are on (LOOM_DEBUG=1 or SetDebug).
+func Debug() bool { return debug.Load() }
+
+// SetDebug turns debug checks on or off.
+func SetDebug(on bool) { debug.Store(on) }
+
+// now returns the monotonic time since the registry's epoch. It is cheaper
+// than time.Now and enough for ordering and ages.
+func now() int64 { return int64(time.Since(epoch)) }
+
+// wall converts a value from now to wall-clock time.
+func wall(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return epoch.Add(time.Duration(ns))
+}
+
+// NewID returns a fresh, process-unique identifier for a registered object.
+func NewID() uint64 { return nextID.Add(1) }
+
+const shards = 16
+
+type shard struct {
+	mu   sync.Mutex
+	list List
+	_    [64 - 24]byte // keep shards on separate cache lines
+}
+
+var root [shards]shard
+
+// Publish links n into the root registry. It is a no-op for a node that was
+// initialised while the registry was off.
+func Publish(n *Node) {
+	if n.id == 0 {
+		return
+	}
+	s := &root[n.id%shards]
+	s.mu.Lock()
+	s.list.Add(n)
+	s.mu.Unlock()
+}
+
+// Unpublish removes n from the root registry, records it among the recent
+// terminations and returns. n must have been published, or never initialised
+// with an id.
+func Unpublish(n *Node) {
+	if n.id == 0 {
+		return
+	}
+	s := &root[n.id%shards]
+	s.mu.Lock()
+	s.list.Remove(n)
+	s.mu.Unlock()
+	Retire(n)
+}

@@ -1,0 +1,256 @@
+package loom
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/pprof"
+	"sync"
+
+	"loom/internal/registry"
+)
+
+// nursery is what Group and Scope share: a context for their tasks, the list
+// of live tasks (which is also their registry entry's children), a count and
+// a way to wait until it reaches zero. One lock guards it all, taken once
+// when a task starts and once when it ends.
+type nursery struct {
+	node   registry.Node
+	ctx    context.Context // the tasks' context, carries node
+	cancel context.CancelCauseFunc
+	done   <-chan struct{} // ctx.Done(), cached
+	labels context.Context // pprof labels of the tasks' goroutines; nil when the registry is off
+	what   string          // "group" or "scope", for messages
+
+	mu        sync.Mutex
+	tasks     registry.List
+	active    int
+	closed    error // why no task may start any more; nil while open
+	idle      chan struct{}
+	named     map[string]context.Context // pprof label contexts per task name
+	failures  []error
+	keep      int // how many failures to keep; -1 for all
+	failed    int // tasks that failed, kept or not
+	cancelled int // tasks that ended cancelled
+}
+
+const maxLabelNames = 64
+
+func (s *nursery) init(parent context.Context, kind registry.Kind, name string, pc uintptr) {
+	s.what = kind.String()
+	s.node.Init(kind, name, parentOf(parent), pc, 3)
+	ctx, cancel := context.WithCancelCause(parent)
+	s.ctx = context.WithValue(ctx, nodeKey{}, &s.node)
+	s.cancel = cancel
+	s.done = ctx.Done()
+	s.node.SetCancel(cancel)
+	s.node.SetChildren(s)
+	s.node.SetState(Running)
+	if s.node.ID() != 0 {
+		s.labels = pprof.WithLabels(parent, pprof.Labels("loom."+s.what, name))
+	}
+	registry.Publish(&s.node)
+}
+
+// Walk implements registry.Container.
+func (s *nursery) Walk(f func(*registry.Node)) {
+	s.mu.Lock()
+	s.tasks.Each(f)
+	s.mu.Unlock()
+}
+
+// enter admits the task n, or says why not. It returns the pprof label
+// context for the task's goroutine (nil when the registry is off).
+func (s *nursery) enter(n *registry.Node) (context.Context, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.checkOpenLocked(); err != nil {
+		return nil, err
+	}
+	s.active++
+	if n.ID() == 0 {
+		return nil, nil
+	}
+	s.tasks.Add(n)
+	name := n.Name()
+	if name == "" {
+		return s.labels, nil
+	}
+	lctx, ok := s.named[name]
+	if !ok {
+		lctx = s.labels
+		if len(s.named) < maxLabelNames {
+			lctx = pprof.WithLabels(s.labels, pprof.Labels("loom.task", name))
+			if s.named == nil {
+				s.named = make(map[string]context.Context)
+			}
+			s.named[name] = lctx
+		}
+	}
+	return lctx, nil
+}
+
+// checkOpen says why no task may start, or returns nil.
+func (s *nursery) checkOpen() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.checkOpenLocked()
+}
+
+func (s *nursery) checkOpenLocked() error {
+	if s.closed == nil {
+		select {
+		case <-s.done:
+			s.closed = fmt.Errorf("%w: %s %q was cancelled: %w", ErrClosed, s.what, s.node.Name(), context.Cause(s.ctx))
+		default:
+		}
+	}
+	return s.closed
+}
+
+// close refuses new tasks from now on, with the reason err, unless the
+// nursery was closed already.
+func (s *nursery) close(err error) {
+	s.mu.Lock()
+	if s.closed == nil {
+		s.closed = err
+	}
+	s.mu.Unlock()
+}
+
+// failure returns the failures kept, joined, and says how many were not
+// kept; nil if none failed.
+func (s *nursery) failure() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	errs := s.failures
+	if n := s.failed - len(s.failures); n > 0 {
+		errs = append(errs[:len(errs):len(errs)], fmt.Errorf("loom: %s %q: %d more failure(s) not kept", s.what, s.node.Name(), n))
+	}
+	switch len(errs) {
+	case 0:
+		return nil
+	case 1:
+		return errs[0]
+	}
+	return errors.Join(errs...)
+}
+
+// cancelledCount returns how many tasks ended cancelled.
+func (s *nursery) cancelledCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cancelled
+}
+
+// count returns the number of tasks running.
+func (s *nursery) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.active
+}
+
+// leave records the end of task n. It reports whether this was the first
+// failure.
+func (s *nursery) leave(n *registry.Node, st State, err error) (first bool) {
+	s.mu.Lock()
+	switch st {
+	case Failed:
+		first = s.failed == 0
+		s.failed++
+		if s.keep < 0 || len(s.failures) < s.keep {
+			s.failures = append(s.failures, err)
+		}
+	case Cancelled:
+		s.cancelled++
+	}
+	if n.ID() != 0 {
+		s.tasks.Remove(n)
+		registry.Retire(n)
+	}
+	s.active--
+	if s.active == 0 && s.idle != nil {
+		close(s.idle)
+		s.idle = nil
+	}
+	s.mu.Unlock()
+	return first
+}
+
+// waitIdle blocks until no task is running, or ctx is done. With close set,
+// it also closes the nursery to new tasks, with the reason closed, at the
+// moment the count reaches zero, so that no task can slip in after.
+func (s *nursery) waitIdle(ctx context.Context, closed error) error {
+	s.mu.Lock()
+	for s.active > 0 {
+		if s.idle == nil {
+			s.idle = make(chan struct{})
+		}
+		idle := s.idle
+		s.mu.Unlock()
+		select {
+		case <-idle:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+		s.mu.Lock()
+	}
+	if closed != nil && s.closed == nil {
+		s.closed = closed
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// live returns the figures of the tasks still running.
+func (s *nursery) live() []TaskInfo {
+	var out []TaskInfo
+	s.Walk(func(n *registry.Node) { out = append(out, n.Info()) })
+	return out
+}
+
+// finish records the end of the group or scope itself.
+func (s *nursery) finish(err error) {
+	st := Done
+	if err != nil {
+		st = Failed
+	}
+	if s.node.State().Terminal() {
+		return
+	}
+	s.node.Finish(st, err)
+	registry.Unpublish(&s.node)
+}
+
+// member is a task started with Group.Go or Scope.Go: only a registry node
+// and the function, since nobody holds a handle to it.
+type member struct {
+	node registry.Node
+	fn   func(context.Context) error
+}
+
+// run is the body of a member's goroutine. lctx, when not nil, carries the
+// pprof labels for the goroutine.
+func (m *member) run(ctx, lctx context.Context, o owner) {
+	if lctx != nil {
+		pprof.SetGoroutineLabels(lctx)
+	}
+	m.node.SetState(Running)
+	err := errGoexit // stays if fn calls runtime.Goexit
+	defer func() {
+		st := outcome(ctx, err)
+		m.node.Finish(st, err)
+		o.exit(&m.node, st, err)
+	}()
+	err = callErr(ctx, m.node.Name(), m.fn)
+}
+
+// callErr runs fn, turning a panic into a *PanicError.
+func callErr(ctx context.Context, name string, fn func(context.Context) error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = newPanicError(name, r)
+		}
+	}()
+	return fn(ctx)
+}

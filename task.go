@@ -1,0 +1,260 @@
+package loom
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"runtime"
+	"runtime/pprof"
+	"sync"
+
+	"loom/internal/registry"
+)
+
+// State is the life-cycle state of a task: Pending, Running, then one of
+// Done, Failed or Cancelled.
+type State = registry.State
+
+// The states of a task.
+const (
+	Pending   = registry.Pending
+	Running   = registry.Running
+	Done      = registry.Done
+	Failed    = registry.Failed
+	Cancelled = registry.Cancelled
+)
+
+// TaskInfo is a copy of a task's figures at one moment, as the registry and
+// the monitor see them. Times are zero when the registry is off.
+type TaskInfo = registry.Info
+
+// Task is a function running in its own goroutine, with a name, a result, a
+// parent and a registry entry. Start one with Go (owned by the context's
+// task or the process root) or Spawn (owned by a Group).
+//
+// All methods may be called from any goroutine. A Task must not be copied.
+type Task[T any] struct {
+	node   *registry.Node
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	done   chan struct{}
+
+	mu     sync.Mutex
+	onDone []func()
+	val    T
+	err    error
+}
+
+// nodeKey is the context key under which a task's or group's node is stored,
+// so that tasks started under it know their parent.
+type nodeKey struct{}
+
+// parentOf returns the ID of the task, group or scope that ctx belongs to.
+func parentOf(ctx context.Context) uint64 {
+	if n, ok := ctx.Value(nodeKey{}).(*registry.Node); ok {
+		return n.ID()
+	}
+	return 0
+}
+
+// funcPC returns the entry of fn's code, which the registry turns into
+// "where created" for free: the closure passed to Go is almost always
+// written where the task is started.
+func funcPC(fn any) uintptr {
+	return reflect.ValueOf(fn).Pointer()
+}
+
+// Go starts fn in a new goroutine as a task named name, and returns at once.
+// The task's context is derived from ctx: cancelling ctx, or calling Cancel,
+// cancels it. Its parent is the task or group that ctx belongs to, or the
+// process root.
+//
+// The caller owns the task and should call Wait or Result: in debug mode a
+// task whose error is never retrieved is reported. With a nil ctx or fn, Go
+// returns a task that has already failed with an error wrapping
+// ErrInvalidArgument.
+func Go[T any](ctx context.Context, name string, fn func(ctx context.Context) (T, error)) *Task[T] {
+	if err := checkStart("loom.Go", ctx, fn); err != nil {
+		return failedTask[T](name, err)
+	}
+	t := newTask(ctx, name, parentOf(ctx), fn)
+	registry.Publish(t.node)
+	if registry.Debug() {
+		runtime.AddCleanup(t, reportUnretrieved, t.node)
+	}
+	var lctx context.Context
+	if name != "" && registry.Enabled() {
+		lctx = pprof.WithLabels(ctx, pprof.Labels("loom.task", name))
+	}
+	go t.run(fn, lctx, rootOwner{})
+	return t
+}
+
+func checkStart(where string, ctx context.Context, fn any) error {
+	if ctx == nil {
+		return invalid(where, "nil context")
+	}
+	if reflect.ValueOf(fn).IsNil() {
+		return invalid(where, "nil function")
+	}
+	return nil
+}
+
+func newTask[T any](ctx context.Context, name string, parent uint64, fn func(context.Context) (T, error)) *Task[T] {
+	n := &registry.Node{}
+	n.Init(registry.KindTask, name, parent, funcPC(fn), 2)
+	tctx, cancel := context.WithCancelCause(ctx)
+	t := &Task[T]{node: n, ctx: context.WithValue(tctx, nodeKey{}, n), cancel: cancel, done: make(chan struct{})}
+	n.SetCancel(cancel)
+	return t
+}
+
+// failedTask returns a task that ended with err without running.
+func failedTask[T any](name string, err error) *Task[T] {
+	n := &registry.Node{}
+	n.Init(registry.KindTask, name, 0, 0, 2)
+	t := &Task[T]{node: n, ctx: context.Background(), cancel: func(error) {}, done: make(chan struct{})}
+	t.err = err
+	n.Finish(Failed, err)
+	close(t.done)
+	return t
+}
+
+// owner is what a task reports its end to: the process root, a group or a
+// scope.
+type owner interface {
+	exit(n *registry.Node, st State, err error)
+}
+
+type rootOwner struct{}
+
+func (rootOwner) exit(n *registry.Node, _ State, _ error) { registry.Unpublish(n) }
+
+// run executes fn and records its outcome. lctx, when not nil, carries the
+// pprof labels for the goroutine.
+func (t *Task[T]) run(fn func(context.Context) (T, error), lctx context.Context, o owner) {
+	if lctx != nil {
+		pprof.SetGoroutineLabels(lctx)
+	}
+	t.node.SetState(Running)
+	var v T
+	err := errGoexit // stays if fn calls runtime.Goexit
+	defer func() {
+		st := outcome(t.ctx, err)
+		t.mu.Lock()
+		t.val, t.err = v, err
+		t.node.Finish(st, err)
+		cbs := t.onDone
+		t.onDone = nil
+		close(t.done)
+		t.mu.Unlock()
+		t.cancel(errTaskEnded)
+		o.exit(t.node, st, err)
+		for _, f := range cbs {
+			f()
+		}
+	}()
+	v, err = call(t.ctx, t.node.Name(), fn)
+}
+
+// call runs fn, turning a panic into a *PanicError.
+func call[T any](ctx context.Context, name string, fn func(context.Context) (T, error)) (v T, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = newPanicError(name, r)
+		}
+	}()
+	return fn(ctx)
+}
+
+// outcome classifies how a task ended: an error counts as a cancellation
+// only when the task's context was cancelled and the error is that
+// cancellation (or wraps it).
+func outcome(ctx context.Context, err error) State {
+	switch {
+	case err == nil:
+		return Done
+	case ctx.Err() != nil && isCancellation(ctx, err):
+		return Cancelled
+	}
+	return Failed
+}
+
+func isCancellation(ctx context.Context, err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	cause := context.Cause(ctx)
+	return cause != nil && errors.Is(err, cause)
+}
+
+// Wait blocks until the task ends and returns its result and error, or until
+// ctx is done and returns context.Cause(ctx); the task goes on running in
+// that case.
+func (t *Task[T]) Wait(ctx context.Context) (T, error) {
+	select {
+	case <-t.done:
+		return t.Result()
+	default:
+	}
+	select {
+	case <-t.done:
+		return t.Result()
+	case <-ctx.Done():
+		var zero T
+		return zero, context.Cause(ctx)
+	}
+}
+
+// Result returns the task's result and error without waiting. While the task
+// is still running it returns ErrNotDone.
+func (t *Task[T]) Result() (T, error) {
+	select {
+	case <-t.done:
+		t.node.MarkRetrieved()
+		return t.val, t.err
+	default:
+		var zero T
+		return zero, ErrNotDone
+	}
+}
+
+// Done returns a channel that is closed when the task ends.
+func (t *Task[T]) Done() <-chan struct{} { return t.done }
+
+// Cancel cancels the task's context with cause (context.Canceled if nil). It
+// does not wait: the task ends when its function returns. Cancelling a task
+// that has ended does nothing.
+func (t *Task[T]) Cancel(cause error) {
+	if cause == nil {
+		cause = context.Canceled
+	}
+	t.cancel(cause)
+}
+
+// State returns the task's current state.
+func (t *Task[T]) State() State { return t.node.State() }
+
+// Name returns the task's name.
+func (t *Task[T]) Name() string { return t.node.Name() }
+
+// ID returns the task's registry identifier, or 0 if it was started while
+// the registry was off.
+func (t *Task[T]) ID() uint64 { return t.node.ID() }
+
+// Info returns a copy of the task's figures: parent, state, start and end
+// time, where it was created, its error.
+func (t *Task[T]) Info() TaskInfo { return t.node.Info() }
+
+// whenDone calls f once the task has ended: at once if it has already.
+func (t *Task[T]) whenDone(f func()) {
+	t.mu.Lock()
+	select {
+	case <-t.done:
+		t.mu.Unlock()
+		f()
+	default:
+		t.onDone = append(t.onDone, f)
+		t.mu.Unlock()
+	}
+}

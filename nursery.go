@@ -124,7 +124,7 @@ func (s *nursery) failure() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	errs := s.failures
-	if n := s.failed - len(s.failures); n > 0 {
+	if n := s.failed - len(s.failures); n > 0 && s.keep > 0 {
 		errs = append(errs[:len(errs):len(errs)], fmt.Errorf("loom: %s %q: %d more failure(s) not kept", s.what, s.node.Name(), n))
 	}
 	switch len(errs) {

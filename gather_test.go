@@ -1,0 +1,171 @@
+package loom
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+func sleepReturn[T any](d time.Duration, v T, err error) func(context.Context) (T, error) {
+	return func(ctx context.Context) (T, error) {
+		select {
+		case <-time.After(d):
+			return v, err
+		case <-ctx.Done():
+			var zero T
+			return zero, context.Cause(ctx)
+		}
+	}
+}
+
+func TestGatherKeepsOrder(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		got, err := Gather(context.Background(),
+			sleepReturn(3*time.Second, "c", nil),
+			sleepReturn(1*time.Second, "a", nil),
+			sleepReturn(2*time.Second, "b", nil))
+		if err != nil || !slices.Equal(got, []string{"c", "a", "b"}) {
+			t.Fatalf("Gather = %v, %v", got, err)
+		}
+	})
+}
+
+func TestGatherFailFast(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		boom := errors.New("boom")
+		start := time.Now()
+		got, err := Gather(context.Background(),
+			sleepReturn(time.Hour, 1, nil),
+			sleepReturn(time.Second, 0, boom))
+		if err != boom || got != nil {
+			t.Fatalf("Gather = %v, %v", got, err)
+		}
+		if time.Since(start) != time.Second {
+			t.Fatalf("took %v: the slow function was not cancelled", time.Since(start))
+		}
+	})
+}
+
+func TestGatherParentCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Gather(ctx, sleepReturn(time.Hour, 1, nil)); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Gather on a cancelled context = %v", err)
+	}
+}
+
+func TestGatherAllCollectsEveryOutcome(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := errors.New("bad")
+		res := GatherAll(context.Background(),
+			sleepReturn(2*time.Second, 1, nil),
+			sleepReturn(1*time.Second, 0, e),
+			sleepReturn(3*time.Second, 3, nil))
+		if res[0].Value != 1 || res[1].Err != e || res[2].Value != 3 || res[2].Err != nil {
+			t.Fatalf("GatherAll = %+v", res)
+		}
+		if err := Errors(res); !errors.Is(err, e) {
+			t.Fatalf("Errors = %v", err)
+		}
+	})
+}
+
+func TestGatherNilFunction(t *testing.T) {
+	if _, err := Gather[int](context.Background(), nil); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("err = %v", err)
+	}
+	res := GatherAll[int](context.Background(), nil)
+	if !errors.Is(res[0].Err, ErrInvalidArgument) {
+		t.Fatalf("GatherAll = %+v", res)
+	}
+}
+
+func TestRaceFirstSuccessWinsAndLosersAreWaited(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var losersDone atomic.Int32
+		loser := func(ctx context.Context) (string, error) {
+			defer losersDone.Add(1)
+			<-ctx.Done()
+			if !errors.Is(context.Cause(ctx), errLostRace) {
+				t.Errorf("loser's cause = %v", context.Cause(ctx))
+			}
+			return "", ctx.Err()
+		}
+		v, err := Race(context.Background(),
+			loser,
+			sleepReturn(time.Second, "", errors.New("fast failure")),
+			sleepReturn(2*time.Second, "winner", nil),
+			loser)
+		if v != "winner" || err != nil {
+			t.Fatalf("Race = %q, %v", v, err)
+		}
+		if losersDone.Load() != 2 {
+			t.Fatalf("Race returned before its losers: %d of 2 done", losersDone.Load())
+		}
+	})
+}
+
+func TestRaceAllFail(t *testing.T) {
+	e1, e2 := errors.New("one"), errors.New("two")
+	_, err := Race(context.Background(),
+		func(ctx context.Context) (int, error) { return 0, e1 },
+		func(ctx context.Context) (int, error) { return 0, e2 })
+	if !errors.Is(err, e1) || !errors.Is(err, e2) {
+		t.Fatalf("Race = %v", err)
+	}
+	if _, err := Race[int](context.Background()); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("empty Race = %v", err)
+	}
+}
+
+func TestWaitAnyAndAsCompleted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		slow := Go(ctx, "slow", sleepReturn(3*time.Second, "slow", nil))
+		fast := Go(ctx, "fast", sleepReturn(1*time.Second, "fast", nil))
+		mid := Go(ctx, "mid", sleepReturn(2*time.Second, "mid", errors.New("mid failed")))
+		first, err := WaitAny(ctx, slow, fast, mid)
+		if err != nil || first != fast {
+			t.Fatalf("WaitAny = %v, %v", first, err)
+		}
+		var order []string
+		for task, err := range AsCompleted(ctx, slow, fast, mid) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			order = append(order, task.Name())
+			task.Result()
+		}
+		if !slices.Equal(order, []string{"fast", "mid", "slow"}) {
+			t.Fatalf("order %v", order)
+		}
+	})
+}
+
+func TestAsCompletedContextEnds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		stuck := Go(context.Background(), "stuck", func(ctx context.Context) (int, error) { <-release; return 0, nil })
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		var gotErr error
+		for task, err := range AsCompleted(ctx, stuck) {
+			if task != nil {
+				t.Fatal("yielded a task that has not ended")
+			}
+			gotErr = err
+		}
+		if !errors.Is(gotErr, context.DeadlineExceeded) {
+			t.Fatalf("err = %v", gotErr)
+		}
+		if _, err := WaitAny(ctx, stuck); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("WaitAny = %v", err)
+		}
+		close(release)
+		stuck.Wait(context.Background())
+	})
+}

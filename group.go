@@ -51,6 +51,7 @@ func NewGroup(ctx context.Context, opts ...Option) *Group {
 		g.sem = make(chan struct{}, o.limit)
 	}
 	g.s.keep = -1
+	g.s.owner = g
 	g.s.init(ctx, registry.KindGroup, o.name, 0)
 	if err != nil {
 		g.s.close(err)
@@ -86,14 +87,12 @@ func (g *Group) Go(name string, fn func(ctx context.Context) error) error {
 	if err := g.acquire(); err != nil {
 		return err
 	}
-	m := &member{fn: fn}
-	m.node.Init(registry.KindTask, name, g.s.node.ID(), funcPC(fn), 1)
-	lctx, err := g.s.enter(&m.node)
+	m, err := g.s.start(name, fn)
 	if err != nil {
 		g.release()
 		return err
 	}
-	go m.run(g.s.ctx, lctx, g)
+	go m.run()
 	return nil
 }
 

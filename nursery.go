@@ -21,6 +21,7 @@ type nursery struct {
 	done   <-chan struct{} // ctx.Done(), cached
 	labels context.Context // pprof labels of the tasks' goroutines; nil when the registry is off
 	what   string          // "group" or "scope", for messages
+	owner  owner           // the Group or Scope, told of each task's end
 
 	mu        sync.Mutex
 	tasks     registry.List
@@ -224,23 +225,37 @@ func (s *nursery) finish(err error) {
 
 // member is a task started with Group.Go or Scope.Go: only a registry node
 // and the function, since nobody holds a handle to it.
+//
+// Everything the goroutine needs is in the member, so that the go statement
+// captures one pointer.
 type member struct {
 	node registry.Node
 	fn   func(context.Context) error
+	s    *nursery
+	lctx context.Context // pprof labels for the goroutine; nil for none
 }
 
-// run is the body of a member's goroutine. lctx, when not nil, carries the
-// pprof labels for the goroutine.
-func (m *member) run(ctx, lctx context.Context, o owner) {
-	if lctx != nil {
-		pprof.SetGoroutineLabels(lctx)
+// start admits a new member of s running fn, or says why not.
+func (s *nursery) start(name string, fn func(context.Context) error) (*member, error) {
+	m := &member{fn: fn, s: s}
+	m.node.Init(registry.KindTask, name, s.node.ID(), funcPC(fn), 2)
+	lctx, err := s.enter(&m.node)
+	m.lctx = lctx
+	return m, err
+}
+
+// run is the body of a member's goroutine.
+func (m *member) run() {
+	if m.lctx != nil {
+		pprof.SetGoroutineLabels(m.lctx)
 	}
 	m.node.SetState(Running)
+	ctx := m.s.ctx
 	err := errGoexit // stays if fn calls runtime.Goexit
 	defer func() {
 		st := outcome(ctx, err)
 		m.node.Finish(st, err)
-		o.exit(&m.node, st, err)
+		m.s.owner.exit(&m.node, st, err)
 	}()
 	err = callErr(ctx, m.node.Name(), m.fn)
 }

@@ -40,6 +40,7 @@ func NewScope(ctx context.Context, opts ...Option) *Scope {
 	}
 	sc := &Scope{onError: o.onError, invalid: err}
 	sc.s.keep = 1024
+	sc.s.owner = sc
 	if o.onError != nil {
 		sc.s.keep = 0
 	}
@@ -71,13 +72,11 @@ func (sc *Scope) Go(name string, fn func(ctx context.Context) error) error {
 	if fn == nil {
 		return invalid("Scope.Go", "nil function")
 	}
-	m := &member{fn: fn}
-	m.node.Init(registry.KindTask, name, sc.s.node.ID(), funcPC(fn), 1)
-	lctx, err := sc.s.enter(&m.node)
+	m, err := sc.s.start(name, fn)
 	if err != nil {
 		return err
 	}
-	go m.run(sc.s.ctx, lctx, sc)
+	go m.run()
 	return nil
 }
 

@@ -125,7 +125,7 @@ func TestScopeInvalid(t *testing.T) {
 		t.Fatalf("Shutdown = %v", err)
 	}
 	//lint:ignore SA1012 testing the nil check
-	if err := NewScope(context.Background()).Shutdown(nil); !errors.Is(err, ErrInvalidArgument) { //nolint:staticcheck
+	if err := NewScope(context.Background()).Shutdown(nil); !errors.Is(err, ErrInvalidArgument) {
 		t.Fatalf("Shutdown(nil) = %v", err)
 	}
 }

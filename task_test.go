@@ -121,7 +121,7 @@ func TestWaitContextEndsFirst(t *testing.T) {
 
 func TestBadArguments(t *testing.T) {
 	//lint:ignore SA1012 testing the nil check
-	task := Go[int](nil, "nilctx", func(ctx context.Context) (int, error) { return 0, nil }) //nolint:staticcheck
+	task := Go[int](nil, "nilctx", func(ctx context.Context) (int, error) { return 0, nil })
 	if _, err := task.Result(); !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), "nil context") {
 		t.Fatalf("nil ctx: %v", err)
 	}

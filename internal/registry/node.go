@@ -13,24 +13,35 @@ import (
 type Node struct {
 	id      uint64
 	parent  uint64
-	kind    Kind
-	name    string
-	pc      uintptr   // entry of the node's function, for "where created"
-	stack   []uintptr // creation stack, in debug mode only
+	pc      uintptr // entry of the node's function, for "where created"
 	created int64
 	ended   int64 // written before the terminal state is stored
-	state   atomic.Uint32
-	err     error // written before the terminal state is stored
+	name    string
+	err     error    // written before the terminal state is stored
+	ext     *nodeExt // what only some nodes have; nil for most tasks
+	prev    *Node
+	next    *Node
 
-	// retrieved is set once somebody has read the node's result.
-	retrieved atomic.Bool
+	state     atomic.Uint32
+	retrieved atomic.Bool // set once somebody has read the node's result
+	kind      Kind
+}
 
+// nodeExt holds what groups, standalone tasks and debug mode add to a node,
+// kept apart so that the many tasks of a group stay small.
+type nodeExt struct {
+	stack []uintptr // creation stack, in debug mode only
 	// cancel, when set, cancels the node's own context; the monitor uses it.
 	cancel func(error)
 	// children, when set, lists the nodes this one owns (a group's tasks).
 	children Container
+}
 
-	prev, next *Node
+func (n *Node) extension() *nodeExt {
+	if n.ext == nil {
+		n.ext = &nodeExt{}
+	}
+	return n.ext
 }
 
 // Container is implemented by nodes that own other nodes, such as groups.
@@ -54,15 +65,23 @@ func (n *Node) Init(kind Kind, name string, parent uint64, pc uintptr, skip int)
 	if debug.Load() {
 		var pcs [32]uintptr
 		k := runtime.Callers(skip+2, pcs[:])
-		n.stack = append([]uintptr(nil), pcs[:k]...)
+		n.extension().stack = append([]uintptr(nil), pcs[:k]...)
 	}
 }
 
 // SetCancel records how to cancel the node's own context.
-func (n *Node) SetCancel(f func(error)) { n.cancel = f }
+func (n *Node) SetCancel(f func(error)) { n.extension().cancel = f }
 
 // SetChildren records the container of the nodes this one owns.
-func (n *Node) SetChildren(c Container) { n.children = c }
+func (n *Node) SetChildren(c Container) { n.extension().children = c }
+
+// children returns the container of the nodes this one owns, or nil.
+func (n *Node) children() Container {
+	if n.ext == nil {
+		return nil
+	}
+	return n.ext.children
+}
 
 // ID returns the node's identifier, or 0 if it was created while the
 // registry was off.
@@ -102,10 +121,10 @@ func (n *Node) Retrieved() bool { return n.retrieved.Load() }
 // Cancel cancels the node's own context with cause and reports whether the
 // node has a context of its own to cancel.
 func (n *Node) Cancel(cause error) bool {
-	if n.cancel == nil {
+	if n.ext == nil || n.ext.cancel == nil {
 		return false
 	}
-	n.cancel(cause)
+	n.ext.cancel(cause)
 	return true
 }
 
@@ -126,10 +145,10 @@ func (n *Node) Location() string {
 // CreationStack returns the stack that created the node, one frame a line,
 // or "" outside debug mode.
 func (n *Node) CreationStack() string {
-	if len(n.stack) == 0 {
+	if n.ext == nil || len(n.ext.stack) == 0 {
 		return ""
 	}
-	frames := runtime.CallersFrames(n.stack)
+	frames := runtime.CallersFrames(n.ext.stack)
 	var out []byte
 	for {
 		f, more := frames.Next()
@@ -166,7 +185,7 @@ func (n *Node) Info() Info {
 	in := Info{
 		ID: n.id, Parent: n.parent, Kind: n.kind.String(), Name: n.name,
 		State: st.String(), Created: wall(n.created), Location: n.Location(),
-		Stack: n.CreationStack(), Cancellable: n.cancel != nil && !st.Terminal(),
+		Stack: n.CreationStack(), Cancellable: n.ext != nil && n.ext.cancel != nil && !st.Terminal(),
 	}
 	if st.Terminal() {
 		in.Ended = wall(n.ended)

@@ -17,8 +17,8 @@ func Snapshot() []Info {
 		s.mu.Lock()
 		s.list.Each(func(n *Node) {
 			out = append(out, n.Info())
-			if n.children != nil {
-				owners = append(owners, n.children)
+			if c := n.children(); c != nil {
+				owners = append(owners, c)
 			}
 		})
 		s.mu.Unlock()
@@ -50,8 +50,8 @@ func Lookup(id uint64) *Node {
 			if n.id == id {
 				found = n
 			}
-			if n.children != nil {
-				owners = append(owners, n.children)
+			if c := n.children(); c != nil {
+				owners = append(owners, c)
 			}
 		})
 		s.mu.Unlock()

@@ -1,0 +1,214 @@
+// Package bench compares loom with its peers, side by side in one run.
+// Run ./run.sh for a benchstat table; each benchmark names the
+// implementation as a sub-benchmark "impl=NAME" so benchstat can put the
+// implementations in columns.
+package bench
+
+import (
+	"context"
+	"runtime"
+	"sync"
+	"testing"
+
+	"github.com/sourcegraph/conc"
+	"github.com/sourcegraph/conc/pool"
+	"golang.org/x/sync/errgroup"
+
+	"loom"
+)
+
+func noop(context.Context) error { return nil }
+
+// batch is how many tasks one benchmark operation starts and waits for:
+// a group per request, as a server would use one. Per-task cost is ns/op
+// divided by batch.
+const batch = 100
+
+// BenchmarkGroup starts a group of 100 tasks that do nothing and waits for
+// them: the per-task overhead of each way of running goroutines together.
+func BenchmarkGroup(b *testing.B) {
+	ctx := context.Background()
+	b.Run("impl=raw", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var wg sync.WaitGroup
+			for range batch {
+				wg.Add(1)
+				go func() { wg.Done() }()
+			}
+			wg.Wait()
+		}
+	})
+	b.Run("impl=errgroup", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			g, _ := errgroup.WithContext(ctx)
+			for range batch {
+				g.Go(func() error { return nil })
+			}
+			g.Wait()
+		}
+	})
+	b.Run("impl=conc", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var wg conc.WaitGroup
+			for range batch {
+				wg.Go(func() {})
+			}
+			wg.Wait()
+		}
+	})
+	b.Run("impl=loom", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			g := loom.NewGroup(ctx)
+			for range batch {
+				g.Go("", noop)
+			}
+			g.Wait()
+		}
+	})
+	b.Run("impl=loom-noregistry", func(b *testing.B) {
+		loom.SetRegistry(false)
+		defer loom.SetRegistry(true)
+		b.ReportAllocs()
+		for b.Loop() {
+			g := loom.NewGroup(ctx)
+			for range batch {
+				g.Go("", noop)
+			}
+			g.Wait()
+		}
+	})
+}
+
+// BenchmarkGroupLimit is BenchmarkGroup with at most 8 tasks at a time, the
+// errgroup SetLimit / conc pool shape.
+func BenchmarkGroupLimit(b *testing.B) {
+	ctx := context.Background()
+	b.Run("impl=errgroup", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			g, _ := errgroup.WithContext(ctx)
+			g.SetLimit(8)
+			for range batch {
+				g.Go(func() error { return nil })
+			}
+			g.Wait()
+		}
+	})
+	b.Run("impl=conc", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			p := pool.New().WithMaxGoroutines(8).WithErrors().WithContext(ctx)
+			for range batch {
+				p.Go(noop)
+			}
+			p.Wait()
+		}
+	})
+	b.Run("impl=loom", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			g := loom.NewGroup(ctx, loom.WithLimit(8))
+			for range batch {
+				g.Go("", noop)
+			}
+			g.Wait()
+		}
+	})
+}
+
+// BenchmarkGather runs 100 functions returning an int and collects the
+// results in order.
+func BenchmarkGather(b *testing.B) {
+	ctx := context.Background()
+		fns := make([]func(context.Context) (int, error), batch)
+	for i := range fns {
+		fns[i] = func(context.Context) (int, error) { return i, nil }
+	}
+	b.Run("impl=errgroup", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			out := make([]int, batch)
+			g, gctx := errgroup.WithContext(ctx)
+			for i, fn := range fns {
+				g.Go(func() error {
+					v, err := fn(gctx)
+					out[i] = v
+					return err
+				})
+			}
+			if err := g.Wait(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("impl=conc", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			p := pool.NewWithResults[int]().WithErrors().WithContext(ctx).WithCancelOnError()
+			for _, fn := range fns {
+				p.Go(fn)
+			}
+			if _, err := p.Wait(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("impl=loom", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := loom.Gather(ctx, fns...); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkMillionTasks holds 1,000,000 blocked tasks at once and reports
+// the memory they take, per task (heap plus goroutine stacks).
+func BenchmarkMillionTasks(b *testing.B) {
+	const n = 1_000_000
+	measure := func(b *testing.B, start func(release <-chan struct{}), wait func()) {
+		for b.Loop() {
+			release := make(chan struct{})
+			runtime.GC()
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			start(release)
+			runtime.ReadMemStats(&after)
+			close(release)
+			wait()
+			b.ReportMetric(float64(after.HeapInuse+after.StackInuse-before.HeapInuse-before.StackInuse)/n, "B/task")
+		}
+	}
+	b.Run("impl=raw", func(b *testing.B) {
+		var wg sync.WaitGroup
+		measure(b, func(release <-chan struct{}) {
+			for range n {
+				wg.Add(1)
+				go func() { <-release; wg.Done() }()
+			}
+		}, wg.Wait)
+	})
+	b.Run("impl=errgroup", func(b *testing.B) {
+		var g *errgroup.Group
+		measure(b, func(release <-chan struct{}) {
+			g = new(errgroup.Group)
+			for range n {
+				g.Go(func() error { <-release; return nil })
+			}
+		}, func() { g.Wait() })
+	})
+	b.Run("impl=loom", func(b *testing.B) {
+		var g *loom.Group
+		measure(b, func(release <-chan struct{}) {
+			g = loom.NewGroup(context.Background())
+			for range n {
+				g.Go("", func(context.Context) error { <-release; return nil })
+			}
+		}, func() { g.Wait() })
+	})
+}

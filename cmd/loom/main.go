@@ -1,0 +1,36 @@
+// Command loom runs loom's demo and tools.
+//
+//	loom demo    run the task runtime end to end against a local server
+//
+// Later commands (fetch, serve, top) arrive with the packages they use.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := newRoot().ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "loom:", err)
+		os.Exit(1)
+	}
+}
+
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "loom",
+		Short:         "Structured concurrency, event loops and resilience for Go",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newDemo())
+	return root
+}

@@ -28,6 +28,16 @@ const batch = 100
 // them: the per-task overhead of each way of running goroutines together.
 func BenchmarkGroup(b *testing.B) {
 	ctx := context.Background()
+	b.Run("impl=errgroup", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			g, _ := errgroup.WithContext(ctx)
+			for range batch {
+				g.Go(func() error { return nil })
+			}
+			g.Wait()
+		}
+	})
 	b.Run("impl=raw", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
@@ -37,16 +47,6 @@ func BenchmarkGroup(b *testing.B) {
 				go func() { wg.Done() }()
 			}
 			wg.Wait()
-		}
-	})
-	b.Run("impl=errgroup", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			g, _ := errgroup.WithContext(ctx)
-			for range batch {
-				g.Go(func() error { return nil })
-			}
-			g.Wait()
 		}
 	})
 	b.Run("impl=conc", func(b *testing.B) {
@@ -124,7 +124,7 @@ func BenchmarkGroupLimit(b *testing.B) {
 // results in order.
 func BenchmarkGather(b *testing.B) {
 	ctx := context.Background()
-		fns := make([]func(context.Context) (int, error), batch)
+	fns := make([]func(context.Context) (int, error), batch)
 	for i := range fns {
 		fns[i] = func(context.Context) (int, error) { return i, nil }
 	}
@@ -184,15 +184,6 @@ func BenchmarkMillionTasks(b *testing.B) {
 			b.ReportMetric(float64(after.HeapInuse+after.StackInuse-before.HeapInuse-before.StackInuse)/n, "B/task")
 		}
 	}
-	b.Run("impl=raw", func(b *testing.B) {
-		var wg sync.WaitGroup
-		measure(b, func(release <-chan struct{}) {
-			for range n {
-				wg.Add(1)
-				go func() { <-release; wg.Done() }()
-			}
-		}, wg.Wait)
-	})
 	b.Run("impl=errgroup", func(b *testing.B) {
 		var g *errgroup.Group
 		measure(b, func(release <-chan struct{}) {
@@ -201,6 +192,15 @@ func BenchmarkMillionTasks(b *testing.B) {
 				g.Go(func() error { <-release; return nil })
 			}
 		}, func() { g.Wait() })
+	})
+	b.Run("impl=raw", func(b *testing.B) {
+		var wg sync.WaitGroup
+		measure(b, func(release <-chan struct{}) {
+			for range n {
+				wg.Add(1)
+				go func() { <-release; wg.Done() }()
+			}
+		}, wg.Wait)
 	})
 	b.Run("impl=loom", func(b *testing.B) {
 		var g *loom.Group

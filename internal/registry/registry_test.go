@@ -1,0 +1,126 @@
+package registry
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func TestListAddRemove(t *testing.T) {
+	var l List
+	nodes := make([]*Node, 5)
+	for i := range nodes {
+		nodes[i] = &Node{id: uint64(i + 1)}
+		l.Add(nodes[i])
+	}
+	l.Remove(nodes[0]) // tail
+	l.Remove(nodes[4]) // head
+	l.Remove(nodes[2]) // middle
+	var ids []uint64
+	l.Each(func(n *Node) { ids = append(ids, n.id) })
+	if fmt.Sprint(ids) != "[4 2]" || l.Len() != 2 {
+		t.Fatalf("list holds %v (len %d), want [4 2]", ids, l.Len())
+	}
+}
+
+func TestPublishSnapshotUnpublish(t *testing.T) {
+	n := &Node{}
+	n.Init(KindTask, "probe", 0, 0, 0)
+	n.SetState(Running)
+	Publish(n)
+	found := false
+	for _, in := range Snapshot() {
+		if in.ID == n.ID() {
+			found = in.Name == "probe" && in.State == "running" && in.Kind == "task"
+		}
+	}
+	if !found {
+		t.Fatal("published node not in the snapshot")
+	}
+	if Lookup(n.ID()) != n {
+		t.Fatal("Lookup did not find the node")
+	}
+	n.Finish(Failed, errors.New("went wrong"))
+	Unpublish(n)
+	if Lookup(n.ID()) != nil {
+		t.Fatal("unpublished node still found")
+	}
+	term := Terminated()
+	if len(term) == 0 || term[0].ID != n.ID() || term[0].Err != "went wrong" || term[0].State != "failed" {
+		t.Fatalf("newest termination = %+v", term[0])
+	}
+}
+
+func TestDisabledNodesAreAnonymous(t *testing.T) {
+	SetEnabled(false)
+	defer SetEnabled(true)
+	n := &Node{}
+	n.Init(KindTask, "quiet", 0, 0, 0)
+	Publish(n)
+	if n.ID() != 0 || Lookup(0) != nil {
+		t.Fatal("a node made with the registry off was published")
+	}
+	n.Finish(Done, nil)
+	Unpublish(n)
+}
+
+func TestEventsAreBoundedAndHooked(t *testing.T) {
+	var mu sync.Mutex
+	var seen int
+	old := SetHook(func(Event) { mu.Lock(); seen++; mu.Unlock() })
+	defer func() { SetHook(old) }()
+	for i := range EventsSize + 10 {
+		Report(Event{Check: "test", Message: fmt.Sprint(i)})
+	}
+	ev := Events()
+	if len(ev) != EventsSize || ev[len(ev)-1].Message != fmt.Sprint(EventsSize+9) {
+		t.Fatalf("kept %d events, last %q", len(ev), ev[len(ev)-1].Message)
+	}
+	if seen != EventsSize+10 {
+		t.Fatalf("hook saw %d events", seen)
+	}
+}
+
+func TestCreationStackInDebugMode(t *testing.T) {
+	SetDebug(true)
+	defer SetDebug(false)
+	n := &Node{}
+	n.Init(KindTask, "traced", 0, 0, 0)
+	if !strings.Contains(n.CreationStack(), "TestCreationStackInDebugMode") {
+		t.Fatalf("creation stack:\n%s", n.CreationStack())
+	}
+}
+
+func TestStateNames(t *testing.T) {
+	for s, want := range map[State]string{Pending: "pending", Running: "running", Done: "done", Failed: "failed", Cancelled: "cancelled", 99: "unknown"} {
+		if s.String() != want {
+			t.Errorf("%d.String() = %q", s, s.String())
+		}
+	}
+	if Running.Terminal() || !Cancelled.Terminal() {
+		t.Error("Terminal is wrong")
+	}
+}
+
+func ExampleSnapshot() {
+	n := &Node{}
+	n.Init(KindTask, "example", 0, 0, 0)
+	n.SetState(Running)
+	Publish(n)
+	for _, in := range Snapshot() {
+		if in.ID == n.ID() {
+			fmt.Println(in.Kind, in.Name, in.State)
+		}
+	}
+	n.Finish(Done, nil)
+	Unpublish(n)
+	// Output: task example running
+}

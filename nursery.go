@@ -6,14 +6,21 @@ import (
 	"fmt"
 	"runtime/pprof"
 	"sync"
+	"sync/atomic"
 
 	"loom/internal/registry"
 )
 
-// nursery is what Group and Scope share: a context for their tasks, the list
-// of live tasks (which is also their registry entry's children), a count and
-// a way to wait until it reaches zero. One lock guards it all, taken once
-// when a task starts and once when it ends.
+// nursery is what Group and Scope share: a context for their tasks, the
+// lists of live tasks (which are also their registry entry's children), a
+// count and a way to wait until it reaches zero.
+//
+// The count and the "closed" bit share one atomic word, so that starting and
+// ending a task costs a compare-and-swap and an add, not a lock that the
+// spawning goroutine and the ending tasks would fight over on different
+// cores. The live tasks are linked into one of a few lists, each with its own
+// lock, chosen by task ID, for the same reason. mu guards the rest: the
+// reason for closing, failures, the waiters' channel.
 type nursery struct {
 	node   registry.Node
 	ctx    context.Context // the tasks' context, carries node
@@ -23,10 +30,12 @@ type nursery struct {
 	what   string          // "group" or "scope", for messages
 	owner  owner           // the Group or Scope, told of each task's end
 
+	state   atomic.Uint64 // running tasks << 1 | closed bit
+	waiters atomic.Int32  // goroutines in waitIdle
+	lists   [taskShards]taskShard
+
 	mu        sync.Mutex
-	tasks     registry.List
-	active    int
-	closed    error // why no task may start any more; nil while open
+	closed    error // why no task may start any more; set before the closed bit
 	idle      chan struct{}
 	named     map[string]context.Context // pprof label contexts per task name
 	failures  []error
@@ -36,6 +45,18 @@ type nursery struct {
 }
 
 const maxLabelNames = 64
+
+const (
+	closedBit  = 1
+	oneTask    = 2
+	taskShards = 4
+)
+
+type taskShard struct {
+	mu   sync.Mutex
+	list registry.List
+	_    [64 - 8 - 16]byte // one cache line each
+}
 
 func (s *nursery) init(parent context.Context, kind registry.Kind, name string, pc uintptr) {
 	s.what = kind.String()
@@ -55,28 +76,44 @@ func (s *nursery) init(parent context.Context, kind registry.Kind, name string, 
 
 // Walk implements registry.Container.
 func (s *nursery) Walk(f func(*registry.Node)) {
-	s.mu.Lock()
-	s.tasks.Each(f)
-	s.mu.Unlock()
+	for i := range s.lists {
+		l := &s.lists[i]
+		l.mu.Lock()
+		l.list.Each(f)
+		l.mu.Unlock()
+	}
 }
 
 // enter admits the task n, or says why not. It returns the pprof label
 // context for the task's goroutine (nil when the registry is off).
 func (s *nursery) enter(n *registry.Node) (context.Context, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.checkOpenLocked(); err != nil {
-		return nil, err
+	for {
+		st := s.state.Load()
+		if st&closedBit != 0 {
+			return nil, s.checkOpen()
+		}
+		select {
+		case <-s.done:
+			return nil, s.checkOpen()
+		default:
+		}
+		if s.state.CompareAndSwap(st, st+oneTask) {
+			break
+		}
 	}
-	s.active++
 	if n.ID() == 0 {
 		return nil, nil
 	}
-	s.tasks.Add(n)
+	l := &s.lists[n.ID()%taskShards]
+	l.mu.Lock()
+	l.list.Add(n)
+	l.mu.Unlock()
 	name := n.Name()
 	if name == "" {
 		return s.labels, nil
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	lctx, ok := s.named[name]
 	if !ok {
 		lctx = s.labels
@@ -91,18 +128,15 @@ func (s *nursery) enter(n *registry.Node) (context.Context, error) {
 	return lctx, nil
 }
 
-// checkOpen says why no task may start, or returns nil.
+// checkOpen says why no task may start, or returns nil. A cancelled
+// context closes the nursery.
 func (s *nursery) checkOpen() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.checkOpenLocked()
-}
-
-func (s *nursery) checkOpenLocked() error {
 	if s.closed == nil {
 		select {
 		case <-s.done:
-			s.closed = fmt.Errorf("%w: %s %q was cancelled: %w", ErrClosed, s.what, s.node.Name(), context.Cause(s.ctx))
+			s.closeLocked(fmt.Errorf("%w: %s %q was cancelled: %w", ErrClosed, s.what, s.node.Name(), context.Cause(s.ctx)))
 		default:
 		}
 	}
@@ -113,10 +147,16 @@ func (s *nursery) checkOpenLocked() error {
 // nursery was closed already.
 func (s *nursery) close(err error) {
 	s.mu.Lock()
-	if s.closed == nil {
-		s.closed = err
-	}
+	s.closeLocked(err)
 	s.mu.Unlock()
+}
+
+func (s *nursery) closeLocked(err error) {
+	if s.closed != nil {
+		return
+	}
+	s.closed = err
+	s.state.Or(closedBit)
 }
 
 // failure returns the failures kept, joined, and says how many were not
@@ -145,45 +185,66 @@ func (s *nursery) cancelledCount() int {
 }
 
 // count returns the number of tasks running.
-func (s *nursery) count() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.active
-}
+func (s *nursery) count() int { return int(s.state.Load() >> 1) }
 
 // leave records the end of task n. It reports whether this was the first
 // failure.
 func (s *nursery) leave(n *registry.Node, st State, err error) (first bool) {
-	s.mu.Lock()
-	switch st {
-	case Failed:
-		first = s.failed == 0
-		s.failed++
-		if s.keep < 0 || len(s.failures) < s.keep {
-			s.failures = append(s.failures, err)
+	if st != Done {
+		s.mu.Lock()
+		switch st {
+		case Failed:
+			first = s.failed == 0
+			s.failed++
+			if s.keep < 0 || len(s.failures) < s.keep {
+				s.failures = append(s.failures, err)
+			}
+		case Cancelled:
+			s.cancelled++
 		}
-	case Cancelled:
-		s.cancelled++
+		s.mu.Unlock()
 	}
 	if n.ID() != 0 {
-		s.tasks.Remove(n)
+		l := &s.lists[n.ID()%taskShards]
+		l.mu.Lock()
+		l.list.Remove(n)
+		l.mu.Unlock()
 		registry.Retire(n)
 	}
-	s.active--
-	if s.active == 0 && s.idle != nil {
-		close(s.idle)
-		s.idle = nil
+	// A waiter registers before it reads the count, so either it sees this
+	// decrement or this sees it.
+	if s.state.Add(^uint64(oneTask-1))>>1 == 0 && s.waiters.Load() > 0 {
+		s.mu.Lock()
+		if s.idle != nil {
+			close(s.idle)
+			s.idle = nil
+		}
+		s.mu.Unlock()
 	}
-	s.mu.Unlock()
 	return first
 }
 
-// waitIdle blocks until no task is running, or ctx is done. With close set,
-// it also closes the nursery to new tasks, with the reason closed, at the
-// moment the count reaches zero, so that no task can slip in after.
+// waitIdle blocks until no task is running, or ctx is done. With closed
+// set, it also closes the nursery to new tasks, with that reason, at the
+// moment the count is zero, so that no task can slip in after.
 func (s *nursery) waitIdle(ctx context.Context, closed error) error {
-	s.mu.Lock()
-	for s.active > 0 {
+	s.waiters.Add(1)
+	defer s.waiters.Add(-1)
+	for {
+		s.mu.Lock()
+		st := s.state.Load()
+		if st>>1 == 0 {
+			if closed != nil && s.closed == nil {
+				s.closed = closed
+				if !s.state.CompareAndSwap(st, st|closedBit) {
+					s.closed = nil // a task started meanwhile: wait for it
+					s.mu.Unlock()
+					continue
+				}
+			}
+			s.mu.Unlock()
+			return nil
+		}
 		if s.idle == nil {
 			s.idle = make(chan struct{})
 		}
@@ -194,13 +255,7 @@ func (s *nursery) waitIdle(ctx context.Context, closed error) error {
 		case <-ctx.Done():
 			return context.Cause(ctx)
 		}
-		s.mu.Lock()
 	}
-	if closed != nil && s.closed == nil {
-		s.closed = closed
-	}
-	s.mu.Unlock()
-	return nil
 }
 
 // live returns the figures of the tasks still running.

@@ -7,31 +7,48 @@ import (
 	"time"
 )
 
-// Snapshot returns the live nodes: every published node and every node its
-// container owns, ordered by ID.
-func Snapshot() []Info {
-	var out []Info
+// walk calls f for every live node, published ones first, then those their
+// containers own, until f returns false.
+func walk(f func(*Node) bool) {
 	var owners []Container
 	for i := range root {
 		s := &root[i]
 		s.mu.Lock()
-		s.list.Each(func(n *Node) {
-			out = append(out, n.Info())
+		more := true
+		for n := s.list.head; n != nil && more; n = n.next {
+			more = f(n)
 			if c := n.children(); c != nil {
 				owners = append(owners, c)
 			}
-		})
+		}
 		s.mu.Unlock()
+		if !more {
+			return
+		}
 	}
 	// Walk the containers after releasing the shard locks, so that a
 	// container never waits on a shard while holding its own lock.
 	for _, c := range owners {
+		more := true
 		c.Walk(func(n *Node) {
-			if n.id != 0 {
-				out = append(out, n.Info())
+			if more {
+				more = f(n)
 			}
 		})
+		if !more {
+			return
+		}
 	}
+}
+
+// Snapshot returns the live nodes: every published node and every node its
+// container owns, ordered by ID.
+func Snapshot() []Info {
+	var out []Info
+	walk(func(n *Node) bool {
+		out = append(out, n.Info())
+		return true
+	})
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
 }
@@ -42,34 +59,13 @@ func Lookup(id uint64) *Node {
 		return nil
 	}
 	var found *Node
-	var owners []Container
-	for i := range root {
-		s := &root[i]
-		s.mu.Lock()
-		s.list.Each(func(n *Node) {
-			if n.id == id {
-				found = n
-			}
-			if c := n.children(); c != nil {
-				owners = append(owners, c)
-			}
-		})
-		s.mu.Unlock()
-		if found != nil {
-			return found
+	walk(func(n *Node) bool {
+		if n.id == id {
+			found = n
 		}
-	}
-	for _, c := range owners {
-		c.Walk(func(n *Node) {
-			if n.id == id {
-				found = n
-			}
-		})
-		if found != nil {
-			return found
-		}
-	}
-	return nil
+		return found == nil
+	})
+	return found
 }
 
 // HistorySize is how many recent terminations the registry keeps.

@@ -108,15 +108,17 @@ func ExampleRace() {
 
 func ExampleAsCompleted() {
 	ctx := context.Background()
-	after := func(d time.Duration, s string) func(context.Context) (string, error) {
-		return func(ctx context.Context) (string, error) { time.Sleep(d); return s, nil }
-	}
-	tasks := []*loom.Task[string]{
-		loom.Go(ctx, "c", after(60*time.Millisecond, "third")),
-		loom.Go(ctx, "a", after(0, "first")),
-		loom.Go(ctx, "b", after(30*time.Millisecond, "second")),
-	}
-	for task, err := range loom.AsCompleted(ctx, tasks...) {
+	// Each task waits for the one before it, so the order is known.
+	first := loom.Go(ctx, "first", func(ctx context.Context) (string, error) { return "first", nil })
+	second := loom.Go(ctx, "second", func(ctx context.Context) (string, error) {
+		_, err := first.Wait(ctx)
+		return "second", err
+	})
+	third := loom.Go(ctx, "third", func(ctx context.Context) (string, error) {
+		_, err := second.Wait(ctx)
+		return "third", err
+	})
+	for task, err := range loom.AsCompleted(ctx, third, first, second) {
 		if err != nil {
 			fmt.Println(err)
 			break
@@ -128,6 +130,82 @@ func ExampleAsCompleted() {
 	// first
 	// second
 	// third
+}
+
+func ExampleWaitAny() {
+	ctx := context.Background()
+	release := make(chan struct{})
+	slow := loom.Go(ctx, "slow", func(ctx context.Context) (int, error) { <-release; return 2, nil })
+	quick := loom.Go(ctx, "quick", func(ctx context.Context) (int, error) { return 1, nil })
+	first, err := loom.WaitAny(ctx, slow, quick)
+	fmt.Println(first.Name(), err)
+	close(release) // WaitAny does not cancel the others
+	v, _ := slow.Wait(ctx)
+	fmt.Println("slow still finished with", v)
+	// Output:
+	// quick <nil>
+	// slow still finished with 2
+}
+
+func ExampleErrors() {
+	results := loom.GatherAll(context.Background(),
+		func(ctx context.Context) (int, error) { return 1, nil },
+		func(ctx context.Context) (int, error) { return 0, errors.New("host unreachable") },
+	)
+	fmt.Println(loom.Errors(results))
+	// Output: host unreachable
+}
+
+func ExampleTask_Cancel() {
+	task := loom.Go(context.Background(), "poller", func(ctx context.Context) (int, error) {
+		<-ctx.Done()
+		return 0, context.Cause(ctx)
+	})
+	task.Cancel(errors.New("operator asked to stop"))
+	_, err := task.Wait(context.Background())
+	fmt.Println(err, task.State())
+	// Output: operator asked to stop cancelled
+}
+
+func ExampleGroup_Cancel() {
+	g := loom.NewGroup(context.Background(), loom.WithName("search"))
+	g.Go("worker", func(ctx context.Context) error {
+		<-ctx.Done() // stops when the group is cancelled
+		return ctx.Err()
+	})
+	g.Cancel(nil) // an early exit, not an error
+	fmt.Println(g.Wait())
+	// Output: <nil>
+}
+
+func ExampleSetDebugHandler() {
+	loom.SetDebug(true)
+	defer loom.SetDebug(false)
+	loom.SetDebugHandler(func(ev loom.DebugEvent) { fmt.Println(ev.Check, ev.Node.Name) })
+	defer loom.SetDebugHandler(nil)
+
+	release := make(chan struct{})
+	sc := loom.NewScope(context.Background(), loom.WithName("jobs"))
+	sc.Go("stubborn", func(ctx context.Context) error { <-release; return nil }) // ignores its context
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	var leak *loom.LeakError
+	fmt.Println(errors.As(sc.Shutdown(ctx), &leak), len(leak.Tasks))
+	close(release)
+	fmt.Println(sc.Shutdown(context.Background()))
+	// Output:
+	// leaked-task stubborn
+	// true 1
+	// <nil>
+}
+
+func ExampleSetRegistry() {
+	loom.SetRegistry(false) // cheaper tasks, invisible to the monitor
+	defer loom.SetRegistry(true)
+	task := loom.Go(context.Background(), "quiet", func(ctx context.Context) (int, error) { return 1, nil })
+	task.Wait(context.Background())
+	fmt.Println(task.ID())
+	// Output: 0
 }
 
 func ExampleTimeout() {

@@ -108,7 +108,9 @@ func ExampleRace() {
 
 func ExampleAsCompleted() {
 	ctx := context.Background()
-	// Each task waits for the one before it, so the order is known.
+	// Each task waits for the one before it, so the order is known: a task
+	// that ended before the loop began comes in argument order, the others
+	// in the order they end, and both agree here.
 	first := loom.Go(ctx, "first", func(ctx context.Context) (string, error) { return "first", nil })
 	second := loom.Go(ctx, "second", func(ctx context.Context) (string, error) {
 		_, err := first.Wait(ctx)
@@ -118,7 +120,7 @@ func ExampleAsCompleted() {
 		_, err := second.Wait(ctx)
 		return "third", err
 	})
-	for task, err := range loom.AsCompleted(ctx, third, first, second) {
+	for task, err := range loom.AsCompleted(ctx, first, second, third) {
 		if err != nil {
 			fmt.Println(err)
 			break

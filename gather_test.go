@@ -3,6 +3,7 @@ package loom
 import (
 	"context"
 	"errors"
+	"runtime"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -168,4 +169,80 @@ func TestAsCompletedContextEnds(t *testing.T) {
 		close(release)
 		stuck.Wait(context.Background())
 	})
+}
+
+// A task that waits for another and then ends must come after it: the order
+// AsCompleted yields respects causality, however the goroutines interleave.
+func TestAsCompletedRespectsCausality(t *testing.T) {
+	ctx := context.Background()
+	for range 200 {
+		const n = 8
+		gate := make(chan struct{})
+		tasks := make([]*Task[int], n)
+		tasks[0] = Go(ctx, "t0", func(context.Context) (int, error) { <-gate; return 0, nil })
+		for i := 1; i < n; i++ {
+			prev := tasks[i-1]
+			tasks[i] = Go(ctx, "t", func(ctx context.Context) (int, error) {
+				_, err := prev.Wait(ctx)
+				return i, err
+			})
+		}
+		// Open the gate once AsCompleted is watching every task, so the
+		// order below comes from the tasks' ends, not from argument order.
+		go func() {
+			for !watched(tasks) {
+				runtime.Gosched()
+			}
+			close(gate)
+		}()
+		reversed := slices.Clone(tasks)
+		slices.Reverse(reversed)
+		var got []int
+		for task, err := range AsCompleted(ctx, reversed...) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, err := task.Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, v)
+		}
+		if !slices.IsSorted(got) || len(got) != n {
+			t.Fatalf("AsCompleted order = %v, want 0..%d in order", got, n-1)
+		}
+	}
+}
+
+// Tasks that had ended before the iteration began come first, in the order
+// given.
+func TestAsCompletedEndedTasksInArgumentOrder(t *testing.T) {
+	ctx := context.Background()
+	a := Go(ctx, "a", func(context.Context) (string, error) { return "a", nil })
+	b := Go(ctx, "b", func(context.Context) (string, error) { return "b", nil })
+	c := Go(ctx, "c", func(context.Context) (string, error) { return "c", nil })
+	for _, task := range []*Task[string]{a, b, c} {
+		<-task.Done()
+	}
+	var got []string
+	for task := range AsCompleted(ctx, c, a, b) {
+		v, _ := task.Result()
+		got = append(got, v)
+	}
+	if want := []string{"c", "a", "b"}; !slices.Equal(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+}
+
+// watched reports whether every task has a callback waiting for its end.
+func watched(tasks []*Task[int]) bool {
+	for _, t := range tasks {
+		t.mu.Lock()
+		n := len(t.onDone)
+		t.mu.Unlock()
+		if n == 0 {
+			return false
+		}
+	}
+	return true
 }

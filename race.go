@@ -85,7 +85,10 @@ func WaitAny[T any](ctx context.Context, tasks ...*Task[T]) (*Task[T], error) {
 }
 
 // AsCompleted yields each of tasks as it ends, in the order they end, like
-// asyncio.as_completed; the error is nil for each task. If ctx ends before
+// asyncio.as_completed; the error is nil for each task. Tasks that have
+// already ended when the loop starts come first, in the order given. The
+// order respects causality: a task that waited for another one comes after
+// it. If ctx ends before
 // every task has, it yields (nil, context.Cause(ctx)) and stops. Breaking
 // out of the loop early leaves the remaining tasks running: they belong to
 // whoever started them.

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"sync"
+	"sync/atomic"
 
 	"loom/internal/registry"
 )
@@ -43,6 +44,11 @@ type Task[T any] struct {
 	onDone []func()
 	val    T
 	err    error
+	// ended is set, after val and err, before the onDone callbacks run and
+	// before done is closed: whoever sees done closed (and anything that
+	// happens because of it) comes after the callbacks, so AsCompleted
+	// yields tasks in an order that respects causality.
+	ended atomic.Bool
 }
 
 // nodeKey is the context key under which a task's or group's node is stored,
@@ -116,6 +122,7 @@ func failedTask[T any](name string, err error) *Task[T] {
 	t := &Task[T]{node: n, ctx: context.Background(), cancel: func(error) {}, done: make(chan struct{})}
 	t.err = err
 	n.Finish(Failed, err)
+	t.ended.Store(true)
 	close(t.done)
 	return t
 }
@@ -144,15 +151,16 @@ func (t *Task[T]) run(fn func(context.Context) (T, error), lctx context.Context,
 		t.mu.Lock()
 		t.val, t.err = v, err
 		t.node.Finish(st, err)
+		t.ended.Store(true)
 		cbs := t.onDone
 		t.onDone = nil
-		close(t.done)
 		t.mu.Unlock()
-		t.cancel(errTaskEnded)
-		o.exit(t.node, st, err)
 		for _, f := range cbs {
 			f()
 		}
+		close(t.done)
+		t.cancel(errTaskEnded)
+		o.exit(t.node, st, err)
 	}()
 	v, err = call(t.ctx, t.node.Name(), fn)
 }
@@ -209,14 +217,12 @@ func (t *Task[T]) Wait(ctx context.Context) (T, error) {
 // Result returns the task's result and error without waiting. While the task
 // is still running it returns ErrNotDone.
 func (t *Task[T]) Result() (T, error) {
-	select {
-	case <-t.done:
-		t.node.MarkRetrieved()
-		return t.val, t.err
-	default:
+	if !t.ended.Load() {
 		var zero T
 		return zero, ErrNotDone
 	}
+	t.node.MarkRetrieved()
+	return t.val, t.err
 }
 
 // Done returns a channel that is closed when the task ends.
@@ -249,12 +255,11 @@ func (t *Task[T]) Info() TaskInfo { return t.node.Info() }
 // whenDone calls f once the task has ended: at once if it has already.
 func (t *Task[T]) whenDone(f func()) {
 	t.mu.Lock()
-	select {
-	case <-t.done:
+	if t.ended.Load() {
 		t.mu.Unlock()
 		f()
-	default:
-		t.onDone = append(t.onDone, f)
-		t.mu.Unlock()
+		return
 	}
+	t.onDone = append(t.onDone, f)
+	t.mu.Unlock()
 }

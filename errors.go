@@ -27,6 +27,24 @@ var (
 	// out. That error also matches context.DeadlineExceeded.
 	ErrTimeout = errors.New("loom: timeout")
 
+	// ErrOverRelease is wrapped by the error Semaphore.Release returns when
+	// asked to release more than is held, like Python's BoundedSemaphore.
+	ErrOverRelease = errors.New("loom: released more than held")
+
+	// ErrBrokenBarrier is wrapped by the error Barrier.Wait returns when the
+	// barrier was aborted, reset, or broken by a party whose context ended.
+	ErrBrokenBarrier = errors.New("loom: broken barrier")
+
+	// ErrQueueShutdown is returned by Queue.Put after Shutdown, and by
+	// Queue.Get once a shut-down queue is empty.
+	ErrQueueShutdown = errors.New("loom: queue shut down")
+
+	// ErrQueueFull is returned by Queue.TryPut when a bounded queue is full.
+	ErrQueueFull = errors.New("loom: queue full")
+
+	// ErrQueueEmpty is returned by Queue.TryGet when the queue is empty.
+	ErrQueueEmpty = errors.New("loom: queue empty")
+
 	// errGoexit is what a task that called runtime.Goexit ends with.
 	errGoexit = errors.New("loom: task called runtime.Goexit")
 	// errTaskEnded cancels a task's own context once it has returned,

@@ -1,6 +1,7 @@
 package loom
 
 import (
+	"context"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -9,3 +10,6 @@ import (
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
+
+// noCtx is a nil context, for testing that functions refuse one.
+var noCtx context.Context

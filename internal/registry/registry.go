@@ -28,6 +28,12 @@ const (
 	KindTask Kind = iota + 1
 	KindGroup
 	KindScope
+	KindSemaphore
+	KindLock
+	KindEvent
+	KindCond
+	KindBarrier
+	KindQueue
 )
 
 // String returns the kind's name as the monitor shows it.
@@ -39,6 +45,18 @@ func (k Kind) String() string {
 		return "group"
 	case KindScope:
 		return "scope"
+	case KindSemaphore:
+		return "semaphore"
+	case KindLock:
+		return "lock"
+	case KindEvent:
+		return "event"
+	case KindCond:
+		return "cond"
+	case KindBarrier:
+		return "barrier"
+	case KindQueue:
+		return "queue"
 	}
 	return "unknown"
 }

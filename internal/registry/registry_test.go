@@ -3,9 +3,11 @@ package registry
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 )
@@ -123,4 +125,61 @@ func ExampleSnapshot() {
 	n.Finish(Done, nil)
 	Unpublish(n)
 	// Output: task example running
+}
+
+func TestTrackedResourceIsUnlinkedWhenCollected(t *testing.T) {
+	type thing struct{ n int }
+	obj := &thing{n: 7}
+	r := Track(obj, KindQueue, "things", func(p *thing, f *Figures) {
+		f.Stat("n", float64(p.n))
+		f.Waiter(42)
+	})
+	var found bool
+	for _, in := range Resources() {
+		if in.ID == r.ID() {
+			found = true
+			if in.Kind != "queue" || in.Name != "things" || len(in.Stats) != 1 || in.Stats[0].Value != 7 || len(in.Waiters) != 1 || in.Waiters[0] != 42 {
+				t.Fatalf("resource info: %+v", in)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("tracked resource not listed")
+	}
+	runtime.KeepAlive(obj)
+	obj = nil
+	for range 100 {
+		runtime.GC()
+		resources.mu.Lock()
+		linked := r.linked
+		resources.mu.Unlock()
+		if !linked {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatal("resource still linked after its object was collected")
+}
+
+func TestUntrackAndDisabledRegistry(t *testing.T) {
+	type thing struct{}
+	obj := &thing{}
+	r := Track(obj, KindLock, "l", func(*thing, *Figures) {})
+	r.Untrack()
+	r.Untrack()
+	for _, in := range Resources() {
+		if in.ID == r.ID() {
+			t.Fatal("untracked resource listed")
+		}
+	}
+	SetEnabled(false)
+	defer SetEnabled(true)
+	if Track(obj, KindLock, "off", func(*thing, *Figures) {}) != nil {
+		t.Fatal("Track registered while the registry is off")
+	}
+	var none *Resource
+	none.Untrack()
+	if none.ID() != 0 {
+		t.Fatal("nil resource has an ID")
+	}
 }

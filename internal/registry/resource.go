@@ -1,0 +1,155 @@
+package registry
+
+import (
+	"runtime"
+	"sort"
+	"sync"
+	"time"
+	"weak"
+)
+
+// A Resource is a long-lived, named object the monitor shows beside the
+// tasks: a semaphore, a lock, a queue, later pools, loops and breakers. It
+// has no life cycle of its own; it stays registered until its object is
+// garbage collected or Untrack is called.
+//
+// The registry holds only a weak reference to the object, so registering a
+// primitive never keeps it alive: a cleanup unlinks the resource once the
+// object is gone.
+type Resource struct {
+	id      uint64
+	kind    Kind
+	name    string
+	created int64
+	// report fills r from the object; it returns false once the object has
+	// been collected.
+	report     func(r *Figures) bool
+	prev, next *Resource
+	linked     bool
+}
+
+// Stat is one figure of a resource, such as a semaphore's "held" count.
+type Stat struct {
+	Name  string  `json:"name"`
+	Value float64 `json:"value"`
+}
+
+// Figures is what a resource says about itself when the monitor asks.
+type Figures struct {
+	stats   []Stat
+	waiters []uint64
+}
+
+// Stat adds a named figure.
+func (r *Figures) Stat(name string, v float64) { r.stats = append(r.stats, Stat{name, v}) }
+
+// Waiter adds a waiting task or group by its node ID; 0 stands for a
+// goroutine that is not a loom task and is counted but not named.
+func (r *Figures) Waiter(id uint64) { r.waiters = append(r.waiters, id) }
+
+// ResourceInfo is a copy of a resource's figures.
+type ResourceInfo struct {
+	ID      uint64    `json:"id"`
+	Kind    string    `json:"kind"`
+	Name    string    `json:"name"`
+	Created time.Time `json:"created"`
+	Stats   []Stat    `json:"stats"`
+	// Waiters lists the IDs of the tasks or groups waiting on the resource,
+	// in the order they wait; 0 is a goroutine that is not a loom task.
+	Waiters []uint64 `json:"waiters,omitempty"`
+}
+
+var resources struct {
+	mu   sync.Mutex
+	head *Resource
+	n    int
+}
+
+// Track registers obj as a resource of the given kind and name. report is
+// called, while the monitor reads, with obj to describe it; it must not
+// block for long and must not keep obj. Track returns nil, registering
+// nothing, while the registry is off; every Resource method accepts nil.
+func Track[T any](obj *T, kind Kind, name string, report func(obj *T, r *Figures)) *Resource {
+	if !enabled.Load() || obj == nil {
+		return nil
+	}
+	wp := weak.Make(obj)
+	res := &Resource{id: nextID.Add(1), kind: kind, name: name, created: now()}
+	res.report = func(r *Figures) bool {
+		p := wp.Value()
+		if p == nil {
+			return false
+		}
+		report(p, r)
+		return true
+	}
+	resources.mu.Lock()
+	res.next = resources.head
+	if res.next != nil {
+		res.next.prev = res
+	}
+	resources.head = res
+	res.linked = true
+	resources.n++
+	resources.mu.Unlock()
+	runtime.AddCleanup(obj, untrack, res)
+	return res
+}
+
+// ID returns the resource's identifier, or 0 for nil.
+func (r *Resource) ID() uint64 {
+	if r == nil {
+		return 0
+	}
+	return r.id
+}
+
+// Untrack removes the resource from the registry, for objects with an end
+// such as a closed pool. It is safe to call more than once and on nil.
+func (r *Resource) Untrack() {
+	if r != nil {
+		untrack(r)
+	}
+}
+
+func untrack(r *Resource) {
+	resources.mu.Lock()
+	defer resources.mu.Unlock()
+	if !r.linked {
+		return
+	}
+	if r.prev != nil {
+		r.prev.next = r.next
+	} else {
+		resources.head = r.next
+	}
+	if r.next != nil {
+		r.next.prev = r.prev
+	}
+	r.prev, r.next, r.linked = nil, nil, false
+	resources.n--
+}
+
+// Resources returns the registered resources that are still alive, ordered
+// by ID. Each object's report runs outside the registry's lock.
+func Resources() []ResourceInfo {
+	resources.mu.Lock()
+	list := make([]*Resource, 0, resources.n)
+	for r := resources.head; r != nil; r = r.next {
+		list = append(list, r)
+	}
+	resources.mu.Unlock()
+	out := make([]ResourceInfo, 0, len(list))
+	for _, r := range list {
+		var rep Figures
+		if !r.report(&rep) {
+			continue
+		}
+		out = append(out, ResourceInfo{
+			ID: r.id, Kind: r.kind.String(), Name: r.name, Created: wall(r.created),
+			Stats: rep.stats, Waiters: rep.waiters,
+		})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}

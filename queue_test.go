@@ -1,0 +1,386 @@
+package loom
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+func drainTry[T any](q *Queue[T]) []T {
+	var out []T
+	for {
+		v, err := q.TryGet()
+		if err != nil {
+			return out
+		}
+		out = append(out, v)
+	}
+}
+
+func TestQueueOrders(t *testing.T) {
+	in := []int{5, 1, 4, 2, 3}
+	for _, tc := range []struct {
+		name string
+		q    *Queue[int]
+		want []int
+	}{
+		{"fifo", NewQueue[int]("q", 0), []int{5, 1, 4, 2, 3}},
+		{"lifo", NewLIFOQueue[int]("q", 0), []int{3, 2, 4, 1, 5}},
+		{"priority", NewPriorityQueue("q", 0, cmp.Less[int]), []int{1, 2, 3, 4, 5}},
+		{"zero value", &Queue[int]{}, []int{5, 1, 4, 2, 3}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, v := range in {
+				if err := tc.q.Put(context.Background(), v); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.q.Len() != len(in) || tc.q.Unfinished() != len(in) {
+				t.Fatalf("len %d unfinished %d", tc.q.Len(), tc.q.Unfinished())
+			}
+			if got := drainTry(tc.q); !slices.Equal(got, tc.want) {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// The FIFO ring wraps around and grows without reordering.
+func TestQueueFIFORingWrapsAndGrows(t *testing.T) {
+	q := NewQueue[int]("q", 0)
+	next, want := 0, 0
+	for round := range 50 {
+		for range round % 7 * 3 {
+			_ = q.TryPut(next)
+			next++
+		}
+		for range round % 5 * 2 {
+			v, err := q.TryGet()
+			if err != nil {
+				break
+			}
+			if v != want {
+				t.Fatalf("got %d, want %d", v, want)
+			}
+			want++
+		}
+	}
+	for _, v := range drainTry(q) {
+		if v != want {
+			t.Fatalf("got %d, want %d", v, want)
+		}
+		want++
+	}
+	if want != next {
+		t.Fatalf("lost items: got up to %d of %d", want, next)
+	}
+}
+
+func TestQueueBoundedPutWaitsForRoom(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		q := NewQueue[string]("q", 1)
+		if err := q.TryPut("a"); err != nil {
+			t.Fatal(err)
+		}
+		if err := q.TryPut("b"); !errors.Is(err, ErrQueueFull) {
+			t.Fatalf("TryPut on a full queue: %v", err)
+		}
+		put := make(chan error, 1)
+		go func() { put <- q.Put(ctx, "b") }()
+		synctest.Wait()
+		if _, putters := q.Waiting(); putters != 1 {
+			t.Fatal("Put did not wait")
+		}
+		if v, _ := q.Get(ctx); v != "a" {
+			t.Fatalf("got %q", v)
+		}
+		if err := <-put; err != nil {
+			t.Fatal(err)
+		}
+		if v, _ := q.Get(ctx); v != "b" || q.Unfinished() != 2 {
+			t.Fatalf("got %q, unfinished %d", v, q.Unfinished())
+		}
+	})
+}
+
+func TestQueueGetWaitsAndTimesOut(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		q := NewQueue[int]("q", 0)
+		if _, err := q.TryGet(); !errors.Is(err, ErrQueueEmpty) {
+			t.Fatal(err)
+		}
+		got := make(chan int, 1)
+		go func() { v, _ := q.Get(context.Background()); got <- v }()
+		synctest.Wait()
+		_ = q.Put(context.Background(), 7) // handed straight to the waiter
+		if v := <-got; v != 7 || q.Len() != 0 {
+			t.Fatalf("got %d, len %d", v, q.Len())
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if _, err := q.Get(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatal(err)
+		}
+		if getters, _ := q.Waiting(); getters != 0 {
+			t.Fatal("timed-out getter still queued")
+		}
+	})
+}
+
+func TestQueueCancelledPutLeavesNothingBehind(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		q := NewQueue[int]("q", 1)
+		_ = q.TryPut(1)
+		ctx, cancel := context.WithCancelCause(context.Background())
+		put := make(chan error, 1)
+		go func() { put <- q.Put(ctx, 2) }()
+		synctest.Wait()
+		cause := errors.New("client left")
+		cancel(cause)
+		if err := <-put; !errors.Is(err, cause) {
+			t.Fatal(err)
+		}
+		if got := drainTry(q); !slices.Equal(got, []int{1}) || q.Unfinished() != 1 {
+			t.Fatalf("items %v unfinished %d", got, q.Unfinished())
+		}
+	})
+}
+
+func TestQueueTaskDoneAndJoin(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		q := NewQueue[int]("jobs", 0)
+		for i := range 3 {
+			_ = q.Put(ctx, i)
+		}
+		joined := make(chan error, 1)
+		go func() { joined <- q.Join(ctx) }()
+		for range 3 {
+			_, _ = q.Get(ctx)
+			synctest.Wait()
+			select {
+			case <-joined:
+				t.Fatal("Join returned with work unfinished")
+			default:
+			}
+			if err := q.TaskDone(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := <-joined; err != nil {
+			t.Fatal(err)
+		}
+		if err := q.TaskDone(); !errors.Is(err, ErrInvalidArgument) {
+			t.Fatalf("extra TaskDone: %v", err)
+		}
+		if err := q.Join(ctx); err != nil {
+			t.Fatal("Join with nothing unfinished:", err)
+		}
+		_ = q.Put(ctx, 9)
+		tctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		if err := q.Join(tctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestQueueShutdownDrainsThenFails(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		q := NewQueue[int]("q", 2)
+		_ = q.Put(ctx, 1)
+		_ = q.Put(ctx, 2)
+		put := make(chan error, 1)
+		go func() { put <- q.Put(ctx, 3) }()
+		synctest.Wait()
+		if left := q.Shutdown(false); left != nil {
+			t.Fatalf("non-immediate shutdown returned %v", left)
+		}
+		if err := <-put; !errors.Is(err, ErrQueueShutdown) {
+			t.Fatalf("waiting Put: %v", err)
+		}
+		if err := q.TryPut(4); !errors.Is(err, ErrQueueShutdown) {
+			t.Fatalf("TryPut: %v", err)
+		}
+		for _, want := range []int{1, 2} {
+			if v, err := q.Get(ctx); v != want || err != nil {
+				t.Fatalf("Get after shutdown: %d %v, want %d", v, err, want)
+			}
+		}
+		if _, err := q.Get(ctx); !errors.Is(err, ErrQueueShutdown) {
+			t.Fatalf("Get on a shut-down empty queue: %v", err)
+		}
+	})
+}
+
+func TestQueueShutdownImmediateReturnsItemsAndReleasesJoin(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		q := NewPriorityQueue("q", 0, cmp.Less[int])
+		for _, v := range []int{3, 1, 2} {
+			_ = q.Put(ctx, v)
+		}
+		v, _ := q.Get(ctx) // one item taken and being worked on
+		joined := make(chan error, 1)
+		go func() { joined <- q.Join(ctx) }()
+		synctest.Wait()
+		left := q.Shutdown(true)
+		if v != 1 || !slices.Equal(left, []int{2, 3}) {
+			t.Fatalf("taken %d, returned %v", v, left)
+		}
+		if q.Unfinished() != 1 {
+			t.Fatalf("unfinished %d, want the one item in hand", q.Unfinished())
+		}
+		_ = q.TaskDone()
+		if err := <-joined; err != nil {
+			t.Fatal(err)
+		}
+		if _, err := q.Get(ctx); !errors.Is(err, ErrQueueShutdown) {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestQueueShutdownWakesGetters(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		q := NewLIFOQueue[int]("q", 0)
+		got := make(chan error, 2)
+		for range 2 {
+			go func() { _, err := q.Get(context.Background()); got <- err }()
+		}
+		synctest.Wait()
+		q.Shutdown(false)
+		for range 2 {
+			if err := <-got; !errors.Is(err, ErrQueueShutdown) {
+				t.Fatal(err)
+			}
+		}
+	})
+}
+
+func TestQueueBadInput(t *testing.T) {
+	ctx := context.Background()
+	for name, err := range map[string]error{
+		"negative capacity": NewQueue[int]("q", -1).Put(ctx, 1),
+		"nil less":          NewPriorityQueue[int]("q", 0, nil).TryPut(1),
+		"nil ctx put":       NewQueue[int]("q", 0).Put(noCtx, 1),
+		"nil ctx join":      NewQueue[int]("q", 0).Join(noCtx),  
+	} {
+		if !errors.Is(err, ErrInvalidArgument) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if _, err := NewLIFOQueue[int]("q", -1).Get(ctx); !errors.Is(err, ErrInvalidArgument) {
+		t.Error(err)
+	}
+	if _, err := NewQueue[int]("q", 0).Get(noCtx); !errors.Is(err, ErrInvalidArgument) {
+		t.Error(err)
+	}
+}
+
+// Producers and consumers, some giving up, over a small bounded queue:
+// every item that a Put accepted is received exactly once.
+func TestQueueNothingLostUnderContention(t *testing.T) {
+	q := NewQueue[int]("q", 4)
+	const producers, each = 4, 500
+	var accepted sync.Map
+	var wg sync.WaitGroup
+	for p := range producers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				v := p*each + i
+				ctx, cancel := context.WithCancel(context.Background())
+				if i%7 == 0 {
+					cancel()
+				}
+				if q.Put(ctx, v) == nil {
+					accepted.Store(v, true)
+				}
+				cancel()
+			}
+		}()
+	}
+	received := make(chan int, producers*each)
+	var cwg sync.WaitGroup
+	for c := range 3 {
+		cwg.Add(1)
+		go func() {
+			defer cwg.Done()
+			for i := 0; ; i++ {
+				ctx, cancel := context.WithCancel(context.Background())
+				if (i+c)%11 == 0 {
+					cancel()
+				}
+				v, err := q.Get(ctx)
+				cancel()
+				switch {
+				case errors.Is(err, ErrQueueShutdown):
+					return
+				case err == nil:
+					received <- v
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	q.Shutdown(false)
+	cwg.Wait()
+	close(received)
+	seen := map[int]bool{}
+	for v := range received {
+		if seen[v] {
+			t.Fatalf("%d received twice", v)
+		}
+		seen[v] = true
+		if _, ok := accepted.Load(v); !ok {
+			t.Fatalf("%d received but its Put failed", v)
+		}
+	}
+	n := 0
+	accepted.Range(func(k, _ any) bool {
+		n++
+		if !seen[k.(int)] {
+			t.Errorf("%d accepted but never received", k)
+		}
+		return true
+	})
+	if n == 0 {
+		t.Fatal("nothing accepted")
+	}
+}
+
+// The priority store gives items back sorted, whatever goes in.
+func FuzzPriorityQueue(f *testing.F) {
+	f.Add([]byte{5, 1, 4, 1, 0, 9, 2, 6})
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		q := NewPriorityQueue("fuzz", 0, cmp.Less[byte])
+		var want []byte
+		// Interleave puts and gets, driven by the input.
+		for i, b := range in {
+			_ = q.TryPut(b)
+			want = append(want, b)
+			if i%3 == 2 {
+				slices.Sort(want)
+				v, err := q.TryGet()
+				if err != nil || v != want[0] {
+					t.Fatalf("get %d %v, want %d", v, err, want[0])
+				}
+				want = want[1:]
+			}
+		}
+		slices.Sort(want)
+		if got := drainTry(q); !slices.Equal(got, want) {
+			t.Fatalf("got %v, want %v", got, want)
+		}
+	})
+}

@@ -73,25 +73,26 @@ func (b *Barrier) Wait(ctx context.Context) (int, error) {
 		b.mu.Unlock()
 		return index, nil
 	}
-	w := newWaiter[struct{}](ctx)
+	w := plainWaiters.get(ctx)
 	b.waiters.push(w)
 	b.mu.Unlock()
 
-	select {
-	case <-w.ready:
-	case <-ctx.Done():
+	if !w.wait(ctx.Done()) {
 		b.mu.Lock()
 		if w.linked {
 			b.waiters.remove(w)
 			err := context.Cause(ctx)
 			b.breakLocked(fmt.Errorf("%w: a party's context ended: %w", ErrBrokenBarrier, err))
 			b.mu.Unlock()
+			plainWaiters.put(w)
 			return -1, err
 		}
 		b.mu.Unlock()
 	}
-	if w.err != nil {
-		return -1, w.err
+	err := w.err
+	plainWaiters.put(w)
+	if err != nil {
+		return -1, err
 	}
 	return index, nil
 }

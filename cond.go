@@ -52,22 +52,24 @@ func (c *Cond) Wait(ctx context.Context) error {
 	if err := context.Cause(ctx); err != nil {
 		return err
 	}
-	w := newWaiter[struct{}](ctx)
+	w := plainWaiters.get(ctx)
 	c.mu.Lock()
 	c.waiters.push(w)
 	c.mu.Unlock()
 	c.l.Unlock()
 
 	var err error
-	select {
-	case <-w.ready:
-	case <-ctx.Done():
+	if w.wait(ctx.Done()) {
+		plainWaiters.put(w)
+	} else {
 		c.mu.Lock()
-		if w.linked {
+		served := !w.linked
+		if !served {
 			c.waiters.remove(w)
 			err = context.Cause(ctx)
 		}
 		c.mu.Unlock()
+		plainWaiters.put(w)
 	}
 	c.l.Lock()
 	return err

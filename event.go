@@ -66,21 +66,24 @@ func (e *Event) Wait(ctx context.Context) error {
 		e.mu.Unlock()
 		return err
 	}
-	w := newWaiter[struct{}](ctx)
+	w := plainWaiters.get(ctx)
 	e.waiters.push(w)
 	e.mu.Unlock()
 
-	select {
-	case <-w.ready:
+	if w.wait(ctx.Done()) {
+		plainWaiters.put(w)
 		return nil
-	case <-ctx.Done():
 	}
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	if !w.linked {
+	served := !w.linked
+	if !served {
+		e.waiters.remove(w)
+	}
+	e.mu.Unlock()
+	plainWaiters.put(w)
+	if served {
 		return nil
 	}
-	e.waiters.remove(w)
 	return context.Cause(ctx)
 }
 

@@ -54,21 +54,24 @@ func (l *Lock) Lock(ctx context.Context) error {
 		l.mu.Unlock()
 		return nil
 	}
-	w := newWaiter[struct{}](ctx)
+	w := plainWaiters.get(ctx)
 	l.waiters.push(w)
 	l.mu.Unlock()
 
-	select {
-	case <-w.ready:
+	if w.wait(done) {
+		plainWaiters.put(w)
 		return nil
-	case <-done:
 	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if !w.linked { // the lock was handed over meanwhile
+	served := !w.linked // the lock was handed over meanwhile
+	if !served {
+		l.waiters.remove(w)
+	}
+	l.mu.Unlock()
+	plainWaiters.put(w)
+	if served {
 		return nil
 	}
-	l.waiters.remove(w)
 	return context.Cause(ctx)
 }
 
@@ -89,15 +92,18 @@ func (l *Lock) TryLock() bool {
 // Unlock panics.
 func (l *Lock) Unlock() {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if !l.locked {
+		l.mu.Unlock()
 		panic("loom: Unlock of unlocked Lock")
 	}
+	var next chan struct{}
 	if w := l.waiters.head; w != nil {
-		l.waiters.serve(w) // l stays locked: w owns it now
-		return
+		next = l.waiters.take(w) // l stays locked: w owns it now
+	} else {
+		l.locked = false
 	}
-	l.locked = false
+	l.mu.Unlock()
+	wake(next)
 }
 
 // Locked reports whether l is locked.

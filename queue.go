@@ -32,6 +32,7 @@ type Queue[T any] struct {
 	capacity   int // 0: unbounded
 	getters    waitList[T]
 	putters    waitList[T] // each holds the item it is waiting to put
+	pool       waiterPool[T]
 	unfinished int
 	joined     chan struct{} // closed when unfinished drops to 0; nil if nobody waits
 	joiners    int
@@ -85,30 +86,37 @@ func (q *Queue[T]) Put(ctx context.Context, v T) error {
 		return invalid("loom.Queue.Put", "nil context")
 	}
 	q.mu.Lock()
-	if err := q.putLocked(v); err != ErrQueueFull {
+	next, err := q.putLocked(v)
+	if err != ErrQueueFull {
 		q.mu.Unlock()
+		wake(next)
 		return err
 	}
 	if err := context.Cause(ctx); err != nil {
 		q.mu.Unlock()
 		return err
 	}
-	w := newWaiter[T](ctx)
+	w := q.pool.get(ctx)
 	w.val = v
 	q.putters.push(w)
 	q.mu.Unlock()
 
-	select {
-	case <-w.ready:
-		return w.err
-	case <-ctx.Done():
+	if w.wait(ctx.Done()) {
+		err := w.err
+		q.pool.put(w)
+		return err
 	}
 	q.mu.Lock()
-	defer q.mu.Unlock()
-	if !w.linked {
-		return w.err
+	served := !w.linked
+	if !served {
+		q.putters.remove(w)
 	}
-	q.putters.remove(w)
+	q.mu.Unlock()
+	err = w.err
+	q.pool.put(w)
+	if served {
+		return err
+	}
 	return context.Cause(ctx)
 }
 
@@ -116,17 +124,20 @@ func (q *Queue[T]) Put(ctx context.Context, v T) error {
 // is full and ErrQueueShutdown after Shutdown.
 func (q *Queue[T]) TryPut(v T) error {
 	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.putLocked(v)
+	next, err := q.putLocked(v)
+	q.mu.Unlock()
+	wake(next)
+	return err
 }
 
-// putLocked adds v if it can: to a waiting getter, or to the store.
-func (q *Queue[T]) putLocked(v T) error {
+// putLocked adds v if it can: to a waiting getter, whose channel it returns
+// for the caller to wake once it has unlocked, or to the store.
+func (q *Queue[T]) putLocked(v T) (chan struct{}, error) {
 	switch {
 	case q.err != nil:
-		return q.err
+		return nil, q.err
 	case q.shutdown:
-		return ErrQueueShutdown
+		return nil, ErrQueueShutdown
 	case q.getters.head != nil:
 		// The store is empty when getters wait: hand v over directly.
 		w := q.getters.head
@@ -134,15 +145,14 @@ func (q *Queue[T]) putLocked(v T) error {
 		q.unfinished++
 		q.puts++
 		q.gets++
-		q.getters.serve(w)
-		return nil
+		return q.getters.take(w), nil
 	case q.capacity > 0 && q.items.len() >= q.capacity:
-		return ErrQueueFull
+		return nil, ErrQueueFull
 	}
 	q.items.push(v)
 	q.unfinished++
 	q.puts++
-	return nil
+	return nil, nil
 }
 
 // Get removes and returns the next item, waiting while the queue is empty.
@@ -155,29 +165,36 @@ func (q *Queue[T]) Get(ctx context.Context) (T, error) {
 		return zero, invalid("loom.Queue.Get", "nil context")
 	}
 	q.mu.Lock()
-	if v, err := q.getLocked(); err != ErrQueueEmpty {
+	v, next, err := q.getLocked()
+	if err != ErrQueueEmpty {
 		q.mu.Unlock()
+		wake(next)
 		return v, err
 	}
 	if err := context.Cause(ctx); err != nil {
 		q.mu.Unlock()
 		return zero, err
 	}
-	w := newWaiter[T](ctx)
+	w := q.pool.get(ctx)
 	q.getters.push(w)
 	q.mu.Unlock()
 
-	select {
-	case <-w.ready:
-		return w.val, w.err
-	case <-ctx.Done():
+	if w.wait(ctx.Done()) {
+		v, err := w.val, w.err
+		q.pool.put(w)
+		return v, err
 	}
 	q.mu.Lock()
-	defer q.mu.Unlock()
-	if !w.linked {
-		return w.val, w.err
+	served := !w.linked
+	if !served {
+		q.getters.remove(w)
 	}
-	q.getters.remove(w)
+	q.mu.Unlock()
+	v, err = w.val, w.err
+	q.pool.put(w)
+	if served {
+		return v, err // an item handed over is never dropped
+	}
 	return zero, context.Cause(ctx)
 }
 
@@ -186,33 +203,39 @@ func (q *Queue[T]) Get(ctx context.Context) (T, error) {
 // down and empty.
 func (q *Queue[T]) TryGet() (T, error) {
 	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.getLocked()
+	v, next, err := q.getLocked()
+	q.mu.Unlock()
+	wake(next)
+	return v, err
 }
 
-func (q *Queue[T]) getLocked() (T, error) {
+// getLocked takes the next item if there is one. If that lets a waiting
+// putter in, it returns the putter's channel for the caller to wake once it
+// has unlocked.
+func (q *Queue[T]) getLocked() (T, chan struct{}, error) {
 	var zero T
 	switch {
 	case q.err != nil:
-		return zero, q.err
+		return zero, nil, q.err
 	case q.items.len() == 0:
 		if q.shutdown {
-			return zero, ErrQueueShutdown
+			return zero, nil, ErrQueueShutdown
 		}
-		return zero, ErrQueueEmpty
+		return zero, nil, ErrQueueEmpty
 	}
 	v := q.items.pop()
 	q.gets++
 	// A slot is free: let the longest-waiting putter in.
+	var next chan struct{}
 	if w := q.putters.head; w != nil {
 		q.items.push(w.val)
 		q.unfinished++
 		q.puts++
 		var none T
 		w.val = none
-		q.putters.serve(w)
+		next = q.putters.take(w)
 	}
-	return v, nil
+	return v, next, nil
 }
 
 // TaskDone records that an item taken from the queue has been dealt with.

@@ -271,7 +271,7 @@ func TestQueueBadInput(t *testing.T) {
 		"negative capacity": NewQueue[int]("q", -1).Put(ctx, 1),
 		"nil less":          NewPriorityQueue[int]("q", 0, nil).TryPut(1),
 		"nil ctx put":       NewQueue[int]("q", 0).Put(noCtx, 1),
-		"nil ctx join":      NewQueue[int]("q", 0).Join(noCtx),  
+		"nil ctx join":      NewQueue[int]("q", 0).Join(noCtx),
 	} {
 		if !errors.Is(err, ErrInvalidArgument) {
 			t.Errorf("%s: %v", name, err)

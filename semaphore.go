@@ -85,20 +85,22 @@ func (s *Semaphore) Acquire(ctx context.Context, n int64) error {
 		s.mu.Unlock()
 		return invalid("loom.Semaphore.Acquire", "weight %d exceeds the size %d", n, size)
 	}
-	w := newWaiter[struct{}](ctx)
+	w := plainWaiters.get(ctx)
 	w.n = n
 	s.waiters.push(w)
 	s.mu.Unlock()
 
-	select {
-	case <-w.ready:
-		return w.err
-	case <-done:
+	if w.wait(done) {
+		err := w.err
+		plainWaiters.put(w)
+		return err
 	}
 	s.mu.Lock()
 	if !w.linked { // served meanwhile
 		s.mu.Unlock()
-		return w.err
+		err := w.err
+		plainWaiters.put(w)
+		return err
 	}
 	front := s.waiters.head == w
 	s.waiters.remove(w)
@@ -107,6 +109,7 @@ func (s *Semaphore) Acquire(ctx context.Context, n int64) error {
 		s.notify()
 	}
 	s.mu.Unlock()
+	plainWaiters.put(w)
 	return context.Cause(ctx)
 }
 

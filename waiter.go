@@ -2,6 +2,7 @@ package loom
 
 import (
 	"context"
+	"sync"
 
 	"loom/internal/registry"
 )
@@ -19,6 +20,24 @@ type waiter[T any] struct {
 	n          int64         // semaphore weight
 	val        T             // an item handed over by a queue
 	err        error         // set when served with an error instead
+}
+
+// wait blocks until w is served, returning true, or until done is closed,
+// returning false; w may then still be served before its goroutine takes
+// the primitive's lock, which the caller checks with linked. A nil done,
+// as context.Background has, never fires, and the plain receive is cheaper
+// than a select.
+func (w *waiter[T]) wait(done <-chan struct{}) bool {
+	if done == nil {
+		<-w.ready
+		return true
+	}
+	select {
+	case <-w.ready:
+		return true
+	case <-done:
+		return false
+	}
 }
 
 // waitList is a FIFO of waiters. The zero value is empty.
@@ -60,6 +79,23 @@ func (l *waitList[T]) serve(w *waiter[T]) {
 	w.ready <- struct{}{}
 }
 
+// take unlinks w and returns its ready channel, for the caller to send on
+// once it has released the primitive's lock: waking a goroutine is the most
+// expensive step of a hand-over, and doing it outside the lock keeps the
+// critical section short. w itself must not be touched after the unlock: it
+// may already be back in the pool, with a new channel.
+func (l *waitList[T]) take(w *waiter[T]) chan struct{} {
+	l.remove(w)
+	return w.ready
+}
+
+// wake sends the token that take deferred; nil means nobody to wake.
+func wake(ready chan struct{}) {
+	if ready != nil {
+		ready <- struct{}{}
+	}
+}
+
 // report lists the waiters for the monitor.
 func (l *waitList[T]) report(f *registry.Figures) {
 	for w := l.head; w != nil; w = w.next {
@@ -67,13 +103,41 @@ func (l *waitList[T]) report(f *registry.Figures) {
 	}
 }
 
-// newWaiter returns a waiter for the calling goroutine. Waiters are not
-// pooled: once served, a waiter may still be read by its goroutine after the
-// primitive's lock is released, and a fresh one costs less than proving it
-// is no longer shared.
-func newWaiter[T any](ctx context.Context) *waiter[T] {
-	return &waiter[T]{ready: make(chan struct{}, 1), who: waiterID(ctx)}
+// waiterPool recycles waiter structs, which saves an allocation every time
+// a goroutine blocks.
+//
+// The ready channel is not recycled: a channel made inside a testing/synctest
+// bubble must never be used outside it (the runtime panics), and one made
+// outside is not durably blocking inside, so a pooled channel would break
+// the tests of anyone who uses loom under synctest. Each wait makes its own.
+//
+// A waiter may go back to the pool only once nobody else can touch it: it
+// is unlinked (servers unlink before they send, under the primitive's
+// lock, and never touch it after). The waiting goroutine, which alone
+// decides, calls put on its way out.
+type waiterPool[T any] struct{ p sync.Pool }
+
+// get returns a clean, unlinked waiter for the goroutine that ctx belongs
+// to.
+func (wp *waiterPool[T]) get(ctx context.Context) *waiter[T] {
+	w, _ := wp.p.Get().(*waiter[T])
+	if w == nil {
+		w = &waiter[T]{}
+	}
+	w.ready = make(chan struct{}, 1)
+	w.who = waiterID(ctx)
+	return w
 }
+
+// put recycles w.
+func (wp *waiterPool[T]) put(w *waiter[T]) {
+	var zero T
+	w.val, w.err, w.n, w.who, w.ready = zero, nil, 0, 0, nil
+	wp.p.Put(w)
+}
+
+// plainWaiters serves the primitives whose waiters carry no item.
+var plainWaiters waiterPool[struct{}]
 
 // waiterID names the task or group that ctx belongs to, for the monitor's
 // "who waits on what". It is only called on the slow path, when a goroutine

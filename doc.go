@@ -13,13 +13,19 @@
 // as long as a server goes in a Scope, whose Shutdown cancels it, waits with
 // a deadline and names what did not stop.
 //
+// Tasks coordinate with asyncio's primitives, each taking a context
+// wherever it blocks: Semaphore (weighted, FIFO-fair, resizable), Lock,
+// Event, Cond, Barrier, and Queue (FIFO, LIFO or priority, with TaskDone,
+// Join and Shutdown). Those made with a constructor register with the
+// monitor, which sees their counts and which tasks wait on them.
+//
 // When not to use it: a plain go statement with a sync.WaitGroup remains
 // the cheapest way to run goroutines that can neither fail nor need to be
 // seen; golang.org/x/sync/errgroup is enough when you need neither results,
 // names nor a live view. loom costs a little more per task (see the
 // benchmarks in bench/) for what it records.
 //
-// Every task, group and scope registers itself; the registry can be turned
+// Every task, group, scope and named primitive registers itself; the registry can be turned
 // off with SetRegistry(false) or LOOM_REGISTRY=off. Debug mode
 // (SetDebug(true) or LOOM_DEBUG=1) records creation stacks, reports failed
 // tasks whose error nobody retrieved and tasks that outlive their scope.

@@ -44,6 +44,8 @@ type Task[T any] struct {
 	onDone []func()
 	val    T
 	err    error
+	// fn is the function of a prepared task until it runs or is aborted.
+	fn func(context.Context) (T, error)
 	// ended is set, after val and err, before the onDone callbacks run and
 	// before done is closed: whoever sees done closed (and anything that
 	// happens because of it) comes after the callbacks, so AsCompleted
@@ -146,23 +148,27 @@ func (t *Task[T]) run(fn func(context.Context) (T, error), lctx context.Context,
 	t.node.SetState(Running)
 	var v T
 	err := errGoexit // stays if fn calls runtime.Goexit
-	defer func() {
-		st := outcome(t.ctx, err)
-		t.mu.Lock()
-		t.val, t.err = v, err
-		t.node.Finish(st, err)
-		t.ended.Store(true)
-		cbs := t.onDone
-		t.onDone = nil
-		t.mu.Unlock()
-		for _, f := range cbs {
-			f()
-		}
-		close(t.done)
-		t.cancel(errTaskEnded)
-		o.exit(t.node, st, err)
-	}()
+	defer func() { t.finish(v, err, o) }()
 	v, err = call(t.ctx, t.node.Name(), fn)
+}
+
+// finish records the task's outcome, runs the end callbacks, then closes
+// done and tells the owner.
+func (t *Task[T]) finish(v T, err error, o owner) {
+	st := outcome(t.ctx, err)
+	t.mu.Lock()
+	t.val, t.err = v, err
+	t.node.Finish(st, err)
+	t.ended.Store(true)
+	cbs := t.onDone
+	t.onDone = nil
+	t.mu.Unlock()
+	for _, f := range cbs {
+		f()
+	}
+	close(t.done)
+	t.cancel(errTaskEnded)
+	o.exit(t.node, st, err)
 }
 
 // call runs fn, turning a panic into a *PanicError.

@@ -34,6 +34,7 @@ const (
 	KindCond
 	KindBarrier
 	KindQueue
+	KindPool
 )
 
 // String returns the kind's name as the monitor shows it.
@@ -57,6 +58,8 @@ func (k Kind) String() string {
 		return "barrier"
 	case KindQueue:
 		return "queue"
+	case KindPool:
+		return "pool"
 	}
 	return "unknown"
 }

@@ -1,0 +1,91 @@
+package pool
+
+import (
+	"fmt"
+	"time"
+
+	"loom"
+)
+
+// Option configures a Pool.
+type Option func(*config) error
+
+type config struct {
+	name        string
+	size        int
+	sizeSet     bool
+	blocking    bool
+	queue       int
+	idleTimeout time.Duration
+}
+
+// blockingSize is the default number of workers of a pool for blocking I/O:
+// such tasks mostly wait, so many more of them than cores can run at once.
+const blockingSize = 256
+
+func (c *config) apply(opts []Option) error {
+	for _, o := range opts {
+		if o == nil {
+			return fmt.Errorf("pool.New: %w: nil option", loom.ErrInvalidArgument)
+		}
+		if err := o(c); err != nil {
+			return fmt.Errorf("pool.New: %w", err)
+		}
+	}
+	if c.blocking && !c.sizeSet {
+		c.size = blockingSize
+	}
+	return nil
+}
+
+// WithName names the pool for the monitor, the metrics and the pprof label
+// loom.pool on its workers.
+func WithName(name string) Option {
+	return func(c *config) error { c.name = name; return nil }
+}
+
+// WithSize sets the most tasks the pool runs at once (its workers), at
+// least 1. The default is GOMAXPROCS, right for CPU-bound work; see
+// ForBlocking.
+func WithSize(n int) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return fmt.Errorf("%w: size %d; need at least 1", loom.ErrInvalidArgument, n)
+		}
+		c.size, c.sizeSet = n, true
+		return nil
+	}
+}
+
+// ForBlocking makes the default size 256 instead of GOMAXPROCS, for tasks
+// that mostly wait on I/O or on blocking calls (asyncio's thread pool).
+// WithSize still overrides it.
+func ForBlocking() Option {
+	return func(c *config) error { c.blocking = true; return nil }
+}
+
+// WithQueueSize bounds how many tasks may wait for a worker, at least 0.
+// When the queue is full, Submit waits and TrySubmit returns ErrPoolFull.
+// With 0, a task is only accepted when a worker can start it. The default
+// is no bound.
+func WithQueueSize(n int) Option {
+	return func(c *config) error {
+		if n < 0 {
+			return fmt.Errorf("%w: queue size %d is negative", loom.ErrInvalidArgument, n)
+		}
+		c.queue = n
+		return nil
+	}
+}
+
+// WithIdleTimeout sets how long a worker with nothing to do waits before it
+// exits (default 5s); workers start again on demand.
+func WithIdleTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("%w: idle timeout %v; need more than 0", loom.ErrInvalidArgument, d)
+		}
+		c.idleTimeout = d
+		return nil
+	}
+}

@@ -1,0 +1,492 @@
+package pool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"runtime/pprof"
+	"sync"
+	"time"
+
+	"loom"
+	"loom/internal/registry"
+)
+
+var (
+	// ErrPoolClosed is returned by Submit after Close has been called, and
+	// is wrapped by the error of a task that Close dropped before it ran.
+	ErrPoolClosed = errors.New("pool: closed")
+
+	// ErrPoolFull is returned by TrySubmit when the pool's queue is full.
+	ErrPoolFull = errors.New("pool: full")
+)
+
+// Pool runs tasks on a bounded set of worker goroutines. Create one with
+// New; all methods may be called from any goroutine.
+type Pool struct {
+	name        string
+	idleTimeout time.Duration
+	queueSize   int // -1: unbounded
+	slots       *loom.Semaphore
+	err         error // set when New's options were bad
+
+	mu       sync.Mutex
+	size     int
+	workers  map[*worker]struct{}
+	idle     []*worker // LIFO: busy workers stay warm, the others time out
+	jobs     jobHeap
+	seq      uint64
+	running  int
+	closed   bool
+	drained  chan struct{} // closed once closed and every worker has exited
+	counters counters
+}
+
+// worker is one goroutine of the pool.
+type worker struct {
+	wake chan *job // a job handed over while idle; nil tells it to exit
+	cur  *job      // the job it runs, under Pool.mu
+}
+
+// job is a queued task.
+type job struct {
+	task     loom.Prepared
+	handle   interface{ Cancel(error) } // the *loom.Task, to cancel at Close
+	name     string
+	ctx      context.Context
+	stop     func() bool // unregisters the context watch, if any
+	release  func()      // cancels a per-task deadline, if any
+	prio     int
+	seq      uint64
+	index    int // in the heap; -1 once out of it
+	enqueued time.Time
+}
+
+// New returns a pool configured by opts. With no options it runs at most
+// GOMAXPROCS tasks at once and queues the rest without bound. Bad options
+// give a pool whose every Submit returns an error wrapping
+// loom.ErrInvalidArgument.
+func New(opts ...Option) *Pool {
+	c := config{size: runtime.GOMAXPROCS(0), queue: -1, idleTimeout: 5 * time.Second}
+	err := c.apply(opts)
+	p := &Pool{
+		name: c.name, idleTimeout: c.idleTimeout, queueSize: c.queue, err: err,
+		size: c.size, workers: map[*worker]struct{}{},
+	}
+	if err != nil {
+		p.closed = true
+		return p
+	}
+	if c.queue >= 0 {
+		p.slots = loom.NewSemaphore(c.name+".slots", int64(c.size+c.queue))
+	}
+	registry.Track(p, registry.KindPool, c.name, (*Pool).report)
+	return p
+}
+
+// SubmitOption configures one submission.
+type SubmitOption func(*submitConfig)
+
+type submitConfig struct {
+	prio     int
+	deadline time.Time
+	timeout  time.Duration
+}
+
+// Priority sets the task's priority: among queued tasks, higher priorities
+// run first, and tasks of equal priority in the order they were submitted.
+// The default is 0; negative priorities run after it.
+func Priority(p int) SubmitOption { return func(c *submitConfig) { c.prio = p } }
+
+// Timeout gives the task a deadline d after submission: time spent queued
+// counts. If it passes before a worker takes the task, the task never runs
+// and fails with context.DeadlineExceeded; if it passes while the task runs,
+// the task's context ends.
+func Timeout(d time.Duration) SubmitOption { return func(c *submitConfig) { c.timeout = d } }
+
+// Deadline is Timeout with an absolute time.
+func Deadline(t time.Time) SubmitOption { return func(c *submitConfig) { c.deadline = t } }
+
+// Submit queues fn to run on the pool as a task named name and returns the
+// task, which ends with fn's result. It waits for room while a bounded
+// queue is full, returning context.Cause(ctx) if ctx ends first. The task's
+// context derives from ctx, so cancelling ctx cancels the task, queued or
+// running; a queued task that is cancelled never runs.
+//
+// Submit returns an error wrapping ErrPoolClosed after Close, and one
+// wrapping loom.ErrInvalidArgument for a nil ctx or fn or a bad option.
+func Submit[T any](ctx context.Context, p *Pool, name string, fn func(ctx context.Context) (T, error), opts ...SubmitOption) (*loom.Task[T], error) {
+	return submit(ctx, p, name, fn, opts, true)
+}
+
+// TrySubmit is Submit that never waits: if a bounded queue is full it
+// returns ErrPoolFull at once.
+func TrySubmit[T any](ctx context.Context, p *Pool, name string, fn func(ctx context.Context) (T, error), opts ...SubmitOption) (*loom.Task[T], error) {
+	return submit(ctx, p, name, fn, opts, false)
+}
+
+func submit[T any](ctx context.Context, p *Pool, name string, fn func(ctx context.Context) (T, error), opts []SubmitOption, wait bool) (*loom.Task[T], error) {
+	switch {
+	case p == nil:
+		return nil, fmt.Errorf("pool.Submit: %w: nil pool", loom.ErrInvalidArgument)
+	case ctx == nil:
+		return nil, fmt.Errorf("pool.Submit: %w: nil context", loom.ErrInvalidArgument)
+	case fn == nil:
+		return nil, fmt.Errorf("pool.Submit: %w: nil function", loom.ErrInvalidArgument)
+	case p.err != nil:
+		return nil, p.err
+	}
+	var c submitConfig
+	for _, o := range opts {
+		if o == nil {
+			return nil, fmt.Errorf("pool.Submit: %w: nil option", loom.ErrInvalidArgument)
+		}
+		o(&c)
+	}
+	if p.slots != nil {
+		if wait {
+			if err := p.slots.Acquire(ctx, 1); err != nil {
+				return nil, err
+			}
+		} else if !p.slots.TryAcquire(1) {
+			p.counters.rejected.Add(1)
+			return nil, ErrPoolFull
+		}
+	}
+	j := &job{name: name, prio: c.prio, index: -1}
+	if c.timeout != 0 || !c.deadline.IsZero() {
+		dl := c.deadline
+		if c.timeout != 0 && (dl.IsZero() || time.Now().Add(c.timeout).Before(dl)) {
+			dl = time.Now().Add(c.timeout)
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, dl)
+		j.release = cancel
+	}
+	t, prep := loom.Prepare(ctx, name, fn)
+	j.task, j.handle, j.ctx = prep, t, ctx
+	if err := p.enqueue(j); err != nil {
+		prep.Abort(err)
+		p.finished(j)
+		return nil, err
+	}
+	return t, nil
+}
+
+// enqueue hands j to an idle worker, starts a worker for it, or queues it.
+func (p *Pool) enqueue(j *job) error {
+	j.enqueued = time.Now()
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return fmt.Errorf("pool.Submit: %w", ErrPoolClosed)
+	}
+	p.counters.submitted.Add(1)
+	if n := len(p.idle); n > 0 {
+		w := p.idle[n-1]
+		p.idle = p.idle[:n-1]
+		w.cur = j
+		p.running++
+		p.mu.Unlock()
+		w.wake <- j
+		return nil
+	}
+	if len(p.workers) < p.size {
+		w := &worker{wake: make(chan *job, 1), cur: j}
+		p.workers[w] = struct{}{}
+		p.running++
+		p.mu.Unlock()
+		go p.work(w, j)
+		return nil
+	}
+	p.seq++
+	j.seq = p.seq
+	if j.ctx.Done() != nil {
+		// Drop the job from the queue as soon as its context ends, so a
+		// deadline is met even while every worker is busy. The watch is
+		// set before the job can be popped, so workers see j.stop.
+		j.stop = context.AfterFunc(j.ctx, func() { p.expire(j) })
+	}
+	p.jobs.push(j)
+	p.mu.Unlock()
+	return nil
+}
+
+// expire removes j from the queue if it is still there and ends it with its
+// context's cause.
+func (p *Pool) expire(j *job) {
+	p.mu.Lock()
+	queued := j.index >= 0
+	if queued {
+		p.jobs.remove(j)
+	}
+	p.mu.Unlock()
+	if queued {
+		p.drop(j, context.Cause(j.ctx))
+	}
+}
+
+// drop ends a job that never ran.
+func (p *Pool) drop(j *job, err error) {
+	p.counters.dropped.Add(1)
+	j.task.Abort(err)
+	p.finished(j)
+}
+
+// finished releases what a job held once it has ended, run or not.
+func (p *Pool) finished(j *job) {
+	if j.release != nil {
+		j.release()
+	}
+	if p.slots != nil {
+		_ = p.slots.Release(1)
+	}
+}
+
+// work is a worker goroutine: it runs j, then whatever is queued, then
+// waits for more until its idle timeout.
+func (p *Pool) work(w *worker, j *job) {
+	if p.name != "" {
+		pprof.SetGoroutineLabels(pprof.WithLabels(context.Background(), pprof.Labels("loom.pool", p.name)))
+	}
+	var timer *time.Timer
+	for {
+		p.run(j)
+		p.mu.Lock()
+		p.running--
+		w.cur = nil
+		j = p.nextLocked(w)
+		if j != nil {
+			p.mu.Unlock()
+			continue
+		}
+		if p.closed || len(p.workers) > p.size {
+			p.exitLocked(w)
+			p.mu.Unlock()
+			return
+		}
+		p.idle = append(p.idle, w)
+		p.mu.Unlock()
+
+		if timer == nil {
+			timer = time.NewTimer(p.idleTimeout)
+		} else {
+			timer.Reset(p.idleTimeout)
+		}
+		select {
+		case j = <-w.wake:
+		case <-timer.C:
+			p.mu.Lock()
+			if p.removeIdle(w) {
+				p.exitLocked(w)
+				p.mu.Unlock()
+				return
+			}
+			p.mu.Unlock()
+			j = <-w.wake // a job was handed over just as the timer fired
+		}
+		if j == nil {
+			timer.Stop()
+			return // told to exit; the teller did the bookkeeping
+		}
+	}
+}
+
+// nextLocked pops the next queued job for w, or returns nil.
+func (p *Pool) nextLocked(w *worker) *job {
+	if p.jobs.len() == 0 {
+		return nil
+	}
+	j := p.jobs.pop()
+	w.cur = j
+	p.running++
+	return j
+}
+
+func (p *Pool) exitLocked(w *worker) {
+	delete(p.workers, w)
+	if p.closed && len(p.workers) == 0 && p.drained != nil {
+		close(p.drained)
+		p.drained = nil
+	}
+}
+
+func (p *Pool) removeIdle(w *worker) bool {
+	for i, x := range p.idle {
+		if x == w {
+			p.idle = append(p.idle[:i], p.idle[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
+// run runs one job on the calling worker.
+func (p *Pool) run(j *job) {
+	if j.stop != nil && !j.stop() {
+		// The context ended and expire is running or ran; it found the job
+		// out of the queue, so the job is ours to drop.
+		p.drop(j, context.Cause(j.ctx))
+		return
+	}
+	if err := context.Cause(j.ctx); err != nil {
+		p.drop(j, err)
+		return
+	}
+	start := time.Now()
+	p.counters.wait.Observe(start.Sub(j.enqueued))
+	err := j.task.Run()
+	p.counters.run.Observe(time.Since(start))
+	if err != nil {
+		p.counters.failed.Add(1)
+	} else {
+		p.counters.completed.Add(1)
+	}
+	p.finished(j)
+}
+
+// Resize changes the most workers the pool runs. Growing starts workers for
+// queued tasks at once; shrinking lets running tasks finish, and the extra
+// workers exit as they become free. A size below 1 is an error wrapping
+// loom.ErrInvalidArgument.
+func (p *Pool) Resize(size int) error {
+	if size < 1 {
+		return fmt.Errorf("pool.Resize: %w: size %d; need at least 1", loom.ErrInvalidArgument, size)
+	}
+	if p.err != nil {
+		return p.err
+	}
+	if p.slots != nil {
+		if err := p.slots.Resize(int64(size + p.queueSize)); err != nil {
+			return err
+		}
+	}
+	p.mu.Lock()
+	p.size = size
+	for len(p.workers) < p.size && p.jobs.len() > 0 {
+		j := p.jobs.pop()
+		w := &worker{wake: make(chan *job, 1), cur: j}
+		p.workers[w] = struct{}{}
+		p.running++
+		go p.work(w, j)
+	}
+	// Idle workers beyond the new size exit now.
+	for len(p.workers) > p.size && len(p.idle) > 0 {
+		w := p.idle[0]
+		p.idle = p.idle[1:]
+		p.exitLocked(w)
+		w.wake <- nil
+	}
+	p.mu.Unlock()
+	return nil
+}
+
+// CloseError is what Close returns when its context ended before the pool
+// drained: the tasks that never ran (each has failed with an error wrapping
+// ErrPoolClosed) and those still running (cancelled, but not returned yet).
+type CloseError struct {
+	Pool         string
+	NeverRan     []string
+	StillRunning []string
+	Err          error // the context's cause
+}
+
+func (e *CloseError) Error() string {
+	return fmt.Sprintf("pool %q closed before draining: %d tasks never ran, %d still running: %v",
+		e.Pool, len(e.NeverRan), len(e.StillRunning), e.Err)
+}
+
+// Unwrap returns ErrPoolClosed and the context's cause.
+func (e *CloseError) Unwrap() []error { return []error{ErrPoolClosed, e.Err} }
+
+// Close stops the pool taking tasks and waits until every queued task has
+// run and every worker has exited. If ctx ends first, the tasks still queued
+// never run: each fails with an error wrapping ErrPoolClosed, so their
+// submitters learn of it. The running tasks are cancelled, and Close
+// returns a *CloseError naming both. Calling Close again waits again.
+func (p *Pool) Close(ctx context.Context) error {
+	if ctx == nil {
+		return fmt.Errorf("pool.Close: %w: nil context", loom.ErrInvalidArgument)
+	}
+	p.mu.Lock()
+	p.closed = true
+	for _, w := range p.idle {
+		p.exitLocked(w)
+		w.wake <- nil
+	}
+	p.idle = nil
+	if len(p.workers) == 0 {
+		p.mu.Unlock()
+		return nil
+	}
+	if p.drained == nil {
+		p.drained = make(chan struct{})
+	}
+	drained := p.drained
+	p.mu.Unlock()
+
+	select {
+	case <-drained:
+		return nil
+	case <-ctx.Done():
+	}
+	cause := context.Cause(ctx)
+	p.mu.Lock()
+	var never []*job
+	for p.jobs.len() > 0 {
+		never = append(never, p.jobs.pop())
+	}
+	e := &CloseError{Pool: p.name, Err: cause}
+	var running []*job
+	for w := range p.workers {
+		if w.cur != nil {
+			running = append(running, w.cur)
+		}
+	}
+	p.mu.Unlock()
+	for _, j := range never {
+		if j.stop != nil {
+			j.stop()
+		}
+		e.NeverRan = append(e.NeverRan, j.name)
+		p.drop(j, fmt.Errorf("task %q: %w before it ran: %w", j.name, ErrPoolClosed, cause))
+	}
+	for _, j := range running {
+		e.StillRunning = append(e.StillRunning, j.name)
+		j.handle.Cancel(fmt.Errorf("%w: %w", ErrPoolClosed, cause))
+	}
+	return e
+}
+
+// Metrics returns a copy of the pool's figures.
+func (p *Pool) Metrics() Metrics {
+	p.mu.Lock()
+	m := Metrics{
+		Name: p.name, Size: p.size, Workers: len(p.workers), Idle: len(p.idle),
+		Queued: p.jobs.len(), Running: p.running,
+	}
+	p.mu.Unlock()
+	c := &p.counters
+	m.Submitted, m.Completed, m.Failed = c.submitted.Load(), c.completed.Load(), c.failed.Load()
+	m.Dropped, m.Rejected = c.dropped.Load(), c.rejected.Load()
+	m.Wait, m.Run = c.wait.Snapshot(), c.run.Snapshot()
+	return m
+}
+
+func (p *Pool) report(f *registry.Figures) {
+	m := p.Metrics()
+	for _, s := range []struct {
+		name string
+		v    float64
+	}{
+		{"size", float64(m.Size)}, {"workers", float64(m.Workers)}, {"idle", float64(m.Idle)},
+		{"queued", float64(m.Queued)}, {"running", float64(m.Running)},
+		{"submitted", float64(m.Submitted)}, {"completed", float64(m.Completed)},
+		{"failed", float64(m.Failed)}, {"dropped", float64(m.Dropped)}, {"rejected", float64(m.Rejected)},
+		{"wait_p50_seconds", m.Wait.Quantile(0.5).Seconds()}, {"wait_p99_seconds", m.Wait.Quantile(0.99).Seconds()},
+		{"run_p50_seconds", m.Run.Quantile(0.5).Seconds()}, {"run_p99_seconds", m.Run.Quantile(0.99).Seconds()},
+	} {
+		f.Stat(s.name, s.v)
+	}
+}

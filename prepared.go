@@ -1,0 +1,72 @@
+package loom
+
+import (
+	"context"
+	"runtime"
+
+	"loom/internal/registry"
+)
+
+// Prepared is a task that has been created but not started: the handle an
+// executor (a goroutine pool, an event loop) keeps in its queue while the
+// task waits for a worker. Exactly one of Run or Abort must be called, once.
+type Prepared interface {
+	// Run runs the task's function in the calling goroutine and records its
+	// outcome: result, error, panic, state, end time. It returns when the
+	// function does, with the task's error.
+	Run() error
+	// Abort ends the task with err without running its function, for work
+	// that an executor drops: its deadline passed in the queue, or the
+	// executor was closed. The task ends Cancelled if its context has ended
+	// and err is that cancellation, Failed otherwise.
+	Abort(err error)
+}
+
+// Prepare creates the task for fn without starting it, and returns the task
+// (for the submitter) and its Prepared handle (for the executor). The task
+// is registered at once, as pending, with its parent taken from ctx as Go
+// does; it runs on whatever goroutine calls Run.
+//
+// With a nil ctx or fn, Prepare returns a task that has already failed with
+// an error wrapping ErrInvalidArgument, and a handle whose Run and Abort do
+// nothing.
+func Prepare[T any](ctx context.Context, name string, fn func(ctx context.Context) (T, error)) (*Task[T], Prepared) {
+	if err := checkStart("loom.Prepare", ctx, fn); err != nil {
+		t := failedTask[T](name, err)
+		return t, (*prepared[T])(t)
+	}
+	t := newTask(ctx, name, parentOf(ctx), fn)
+	t.fn = fn
+	registry.Publish(t.node)
+	if registry.Debug() {
+		runtime.AddCleanup(t, reportUnretrieved, t.node)
+	}
+	return t, (*prepared[T])(t)
+}
+
+// prepared is a Task seen through its executor's handle: a conversion, not
+// an allocation.
+type prepared[T any] Task[T]
+
+func (p *prepared[T]) Run() error {
+	t := (*Task[T])(p)
+	fn := t.fn
+	if fn == nil || t.ended.Load() {
+		return t.err // a failed Prepare, or run twice
+	}
+	t.fn = nil
+	t.run(fn, nil, rootOwner{})
+	return t.err
+}
+
+func (p *prepared[T]) Abort(err error) {
+	t := (*Task[T])(p)
+	if t.fn == nil || t.ended.Load() {
+		return
+	}
+	t.fn = nil
+	if err == nil {
+		err = context.Canceled
+	}
+	t.finish(*new(T), err, rootOwner{})
+}

@@ -72,10 +72,8 @@ func WaitAny[T any](ctx context.Context, tasks ...*Task[T]) (*Task[T], error) {
 		if t == nil {
 			return nil, invalid("loom.WaitAny", "task %d is nil", i)
 		}
-		select {
-		case <-t.done:
+		if t.settled.Load() {
 			return t, nil
-		default:
 		}
 	}
 	for t, err := range AsCompleted(ctx, tasks...) {

@@ -35,22 +35,44 @@ type TaskInfo = registry.Info
 //
 // All methods may be called from any goroutine. A Task must not be copied.
 type Task[T any] struct {
-	node   *registry.Node
+	node   *registry.Node // &nodeStore, except in debug mode
 	ctx    context.Context
 	cancel context.CancelCauseFunc
-	done   chan struct{}
 
-	mu     sync.Mutex
+	mu sync.Mutex
+	// done is made on first use (Done, Wait) and closed once the task has
+	// settled; most tasks of a pool are never waited on through it.
+	done   chan struct{}
 	onDone []func()
 	val    T
 	err    error
 	// fn is the function of a prepared task until it runs or is aborted.
 	fn func(context.Context) (T, error)
-	// ended is set, after val and err, before the onDone callbacks run and
-	// before done is closed: whoever sees done closed (and anything that
-	// happens because of it) comes after the callbacks, so AsCompleted
-	// yields tasks in an order that respects causality.
-	ended atomic.Bool
+	// ended is set, after val and err, before the onDone callbacks run;
+	// settled is set after they have run, and only then is done closed:
+	// whoever sees done closed (and anything that happens because of it)
+	// comes after the callbacks, so AsCompleted yields tasks in an order
+	// that respects causality.
+	ended, settled atomic.Bool
+
+	// The node and the context live inside the task, saving two
+	// allocations per task.
+	nodeStore registry.Node
+	nctx      nodeCtx
+}
+
+// nodeCtx is the task's context: its cancellable context, plus its node
+// under nodeKey so that tasks started under it know their parent.
+type nodeCtx struct {
+	context.Context
+	n *registry.Node
+}
+
+func (c *nodeCtx) Value(key any) any {
+	if key == (nodeKey{}) {
+		return c.n
+	}
+	return c.Context.Value(key)
 }
 
 // nodeKey is the context key under which a task's or group's node is stored,
@@ -109,23 +131,31 @@ func checkStart(where string, ctx context.Context, fn any) error {
 }
 
 func newTask[T any](ctx context.Context, name string, parent uint64, fn func(context.Context) (T, error)) *Task[T] {
-	n := &registry.Node{}
+	t := &Task[T]{}
+	n := &t.nodeStore
+	if registry.Debug() {
+		// The debug check for unretrieved errors runs when the task is
+		// collected, so its node must not be part of it.
+		n = &registry.Node{}
+	}
 	n.Init(registry.KindTask, name, parent, funcPC(fn), 2)
 	tctx, cancel := context.WithCancelCause(ctx)
-	t := &Task[T]{node: n, ctx: context.WithValue(tctx, nodeKey{}, n), cancel: cancel, done: make(chan struct{})}
+	t.node, t.cancel = n, cancel
+	t.nctx = nodeCtx{Context: tctx, n: n}
+	t.ctx = &t.nctx
 	n.SetCancel(cancel)
 	return t
 }
 
 // failedTask returns a task that ended with err without running.
 func failedTask[T any](name string, err error) *Task[T] {
-	n := &registry.Node{}
-	n.Init(registry.KindTask, name, 0, 0, 2)
-	t := &Task[T]{node: n, ctx: context.Background(), cancel: func(error) {}, done: make(chan struct{})}
+	t := &Task[T]{ctx: context.Background(), cancel: func(error) {}}
+	t.node = &t.nodeStore
+	t.node.Init(registry.KindTask, name, 0, 0, 2)
 	t.err = err
-	n.Finish(Failed, err)
+	t.node.Finish(Failed, err)
 	t.ended.Store(true)
-	close(t.done)
+	t.settled.Store(true)
 	return t
 }
 
@@ -162,11 +192,24 @@ func (t *Task[T]) finish(v T, err error, o owner) {
 	t.ended.Store(true)
 	cbs := t.onDone
 	t.onDone = nil
-	t.mu.Unlock()
-	for _, f := range cbs {
-		f()
+	var done chan struct{}
+	if len(cbs) == 0 {
+		t.settled.Store(true)
+		done = t.done
 	}
-	close(t.done)
+	t.mu.Unlock()
+	if len(cbs) > 0 {
+		for _, f := range cbs {
+			f()
+		}
+		t.mu.Lock()
+		t.settled.Store(true)
+		done = t.done
+		t.mu.Unlock()
+	}
+	if done != nil {
+		close(done)
+	}
 	t.cancel(errTaskEnded)
 	o.exit(t.node, st, err)
 }
@@ -206,13 +249,11 @@ func isCancellation(ctx context.Context, err error) bool {
 // ctx is done and returns context.Cause(ctx); the task goes on running in
 // that case.
 func (t *Task[T]) Wait(ctx context.Context) (T, error) {
-	select {
-	case <-t.done:
+	if t.settled.Load() {
 		return t.Result()
-	default:
 	}
 	select {
-	case <-t.done:
+	case <-t.Done():
 		return t.Result()
 	case <-ctx.Done():
 		var zero T
@@ -232,7 +273,17 @@ func (t *Task[T]) Result() (T, error) {
 }
 
 // Done returns a channel that is closed when the task ends.
-func (t *Task[T]) Done() <-chan struct{} { return t.done }
+func (t *Task[T]) Done() <-chan struct{} {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.done == nil {
+		t.done = make(chan struct{})
+		if t.settled.Load() {
+			close(t.done)
+		}
+	}
+	return t.done
+}
 
 // Cancel cancels the task's context with cause (context.Canceled if nil). It
 // does not wait: the task ends when its function returns. Cancelling a task

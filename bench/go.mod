@@ -5,6 +5,8 @@ go 1.26.0
 replace loom => ../
 
 require (
+	github.com/alitto/pond/v2 v2.7.1
+	github.com/panjf2000/ants/v2 v2.12.1
 	github.com/sourcegraph/conc v0.3.0
 	golang.org/x/sync v0.25.0
 	loom v0.0.0-00010101000000-000000000000

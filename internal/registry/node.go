@@ -19,6 +19,10 @@ type Node struct {
 	name    string
 	err     error    // written before the terminal state is stored
 	ext     *nodeExt // what only some nodes have; nil for most tasks
+	// cancel, when set, cancels the node's own context; the monitor uses
+	// it. It is here rather than in ext because every standalone task has
+	// one.
+	cancel func(error)
 	prev    *Node
 	next    *Node
 
@@ -31,8 +35,6 @@ type Node struct {
 // kept apart so that the many tasks of a group stay small.
 type nodeExt struct {
 	stack []uintptr // creation stack, in debug mode only
-	// cancel, when set, cancels the node's own context; the monitor uses it.
-	cancel func(error)
 	// children, when set, lists the nodes this one owns (a group's tasks).
 	children Container
 }
@@ -70,7 +72,7 @@ func (n *Node) Init(kind Kind, name string, parent uint64, pc uintptr, skip int)
 }
 
 // SetCancel records how to cancel the node's own context.
-func (n *Node) SetCancel(f func(error)) { n.extension().cancel = f }
+func (n *Node) SetCancel(f func(error)) { n.cancel = f }
 
 // SetChildren records the container of the nodes this one owns.
 func (n *Node) SetChildren(c Container) { n.extension().children = c }
@@ -121,10 +123,10 @@ func (n *Node) Retrieved() bool { return n.retrieved.Load() }
 // Cancel cancels the node's own context with cause and reports whether the
 // node has a context of its own to cancel.
 func (n *Node) Cancel(cause error) bool {
-	if n.ext == nil || n.ext.cancel == nil {
+	if n.cancel == nil {
 		return false
 	}
-	n.ext.cancel(cause)
+	n.cancel(cause)
 	return true
 }
 
@@ -185,7 +187,7 @@ func (n *Node) Info() Info {
 	in := Info{
 		ID: n.id, Parent: n.parent, Kind: n.kind.String(), Name: n.name,
 		State: st.String(), Created: wall(n.created), Location: n.Location(),
-		Stack: n.CreationStack(), Cancellable: n.ext != nil && n.ext.cancel != nil && !st.Terminal(),
+		Stack: n.CreationStack(), Cancellable: n.cancel != nil && !st.Terminal(),
 	}
 	if st.Terminal() {
 		in.Ended = wall(n.ended)

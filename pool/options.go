@@ -17,6 +17,9 @@ type config struct {
 	blocking    bool
 	queue       int
 	idleTimeout time.Duration
+	// process pools only
+	maxTasks int
+	memLimit int64
 }
 
 // blockingSize is the default number of workers of a pool for blocking I/O:
@@ -86,6 +89,40 @@ func WithIdleTimeout(d time.Duration) Option {
 			return fmt.Errorf("%w: idle timeout %v; need more than 0", loom.ErrInvalidArgument, d)
 		}
 		c.idleTimeout = d
+		return nil
+	}
+}
+
+// WithMaxTasksPerChild makes a ProcessPool replace each child process after
+// it has run n tasks (at least 1), like Python's max_tasks_per_child: a
+// bound on what leaks or fragmentation in the child can grow to. The
+// default is no bound. A goroutine Pool refuses this option.
+func WithMaxTasksPerChild(n int) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return fmt.Errorf("%w: max tasks per child %d; need at least 1", loom.ErrInvalidArgument, n)
+		}
+		c.maxTasks = n
+		return nil
+	}
+}
+
+// WithMemoryLimit makes a ProcessPool kill a child whose resident memory
+// goes over bytes while it runs a task; the task fails with an error
+// wrapping ErrMemoryLimit and ErrWorkerDied. The child's Go runtime is
+// also given the limit (debug.SetMemoryLimit), so that its collector works
+// to stay below it. The parent checks every 50ms, so a very fast
+// allocation can overshoot for that long. It is supported on Linux; a
+// goroutine Pool refuses this option.
+func WithMemoryLimit(bytes int64) Option {
+	return func(c *config) error {
+		if bytes < 1 {
+			return fmt.Errorf("%w: memory limit %d; need at least 1 byte", loom.ErrInvalidArgument, bytes)
+		}
+		if !memoryWatchSupported {
+			return fmt.Errorf("%w: memory limits need Linux", loom.ErrInvalidArgument)
+		}
+		c.memLimit = bytes
 		return nil
 	}
 }

@@ -70,6 +70,9 @@ type job struct {
 func New(opts ...Option) *Pool {
 	c := config{size: runtime.GOMAXPROCS(0), queue: -1, idleTimeout: 5 * time.Second}
 	err := c.apply(opts)
+	if err == nil && (c.maxTasks != 0 || c.memLimit != 0) {
+		err = fmt.Errorf("pool.New: %w: WithMaxTasksPerChild and WithMemoryLimit are for NewProcessPool", loom.ErrInvalidArgument)
+	}
 	p := &Pool{
 		name: c.name, idleTimeout: c.idleTimeout, queueSize: c.queue, err: err,
 		size: c.size, workers: map[*worker]struct{}{},

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -18,6 +19,10 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	ServeChild() // the process pool's children are this test binary
+	// A binary built with -race sleeps a second at exit by default; the
+	// children exit often here.
+	os.Setenv("GORACE", "atexit_sleep_ms=0")
 	goleak.VerifyTestMain(m)
 }
 

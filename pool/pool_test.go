@@ -328,6 +328,11 @@ func TestCloseDrainsQueue(t *testing.T) {
 	if ran.Load() != 20 {
 		t.Fatalf("Close returned with %d of 20 run", ran.Load())
 	}
+	for _, task := range tasks {
+		if task.State() != loom.Done {
+			t.Fatalf("task %s after Close", task.State())
+		}
+	}
 	if _, err := Submit(ctx, p, "late", func(context.Context) (int, error) { return 0, nil }); !errors.Is(err, ErrPoolClosed) {
 		t.Fatalf("Submit after Close: %v", err)
 	}

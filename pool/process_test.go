@@ -12,6 +12,9 @@ import (
 	"time"
 )
 
+// hogged keeps what hog allocates reachable.
+var hogged [][]byte
+
 // The functions the test children run. They are registered at package
 // level, so the child (this test binary again) has them too.
 var (
@@ -33,13 +36,12 @@ var (
 	takesFunc = Register("takes-func", func(context.Context, func()) (int, error) { return 0, nil })
 	// hog keeps allocating and touching memory.
 	hog = Register("hog", func(context.Context, int) (int, error) {
-		var keep [][]byte
 		for {
 			b := make([]byte, 8<<20)
 			for i := range b {
 				b[i] = byte(i)
 			}
-			keep = append(keep, b)
+			hogged = append(hogged, b)
 			time.Sleep(5 * time.Millisecond)
 		}
 	})

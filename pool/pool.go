@@ -40,13 +40,16 @@ type Pool struct {
 	running  int
 	closed   bool
 	drained  chan struct{} // closed once closed and every worker has exited
+	reaper   *time.Timer   // retires idle workers; see reap
+	reaping  bool          // reaper is armed
 	counters counters
 }
 
 // worker is one goroutine of the pool.
 type worker struct {
-	wake chan *job // a job handed over while idle; nil tells it to exit
-	cur  *job      // the job it runs, under Pool.mu
+	wake      chan *job // a job handed over while idle; nil tells it to exit
+	cur       *job      // the job it runs, under Pool.mu
+	idleSince time.Time // under Pool.mu, while in Pool.idle
 }
 
 // job is a queued task.
@@ -253,9 +256,8 @@ func (p *Pool) work(w *worker, j *job) {
 	if p.name != "" {
 		pprof.SetGoroutineLabels(pprof.WithLabels(context.Background(), pprof.Labels("loom.pool", p.name)))
 	}
-	var timer *time.Timer
 	for {
-		p.run(j)
+		end := p.run(j)
 		p.mu.Lock()
 		p.running--
 		w.cur = nil
@@ -269,30 +271,53 @@ func (p *Pool) work(w *worker, j *job) {
 			p.mu.Unlock()
 			return
 		}
+		w.idleSince = end
 		p.idle = append(p.idle, w)
+		if !p.reaping {
+			p.armReaperLocked(p.idleTimeout)
+		}
 		p.mu.Unlock()
-
-		if timer == nil {
-			timer = time.NewTimer(p.idleTimeout)
-		} else {
-			timer.Reset(p.idleTimeout)
-		}
-		select {
-		case j = <-w.wake:
-		case <-timer.C:
-			p.mu.Lock()
-			if p.removeIdle(w) {
-				p.exitLocked(w)
-				p.mu.Unlock()
-				return
-			}
-			p.mu.Unlock()
-			j = <-w.wake // a job was handed over just as the timer fired
-		}
-		if j == nil {
-			timer.Stop()
+		// A plain receive: a worker going idle is on every task's path when
+		// the submitters are the bottleneck, and a timer per worker would
+		// cost a reset and a select each time. One timer per pool retires
+		// the idle workers instead (reap).
+		if j = <-w.wake; j == nil {
 			return // told to exit; the teller did the bookkeeping
 		}
+	}
+}
+
+// armReaperLocked schedules reap after d.
+func (p *Pool) armReaperLocked(d time.Duration) {
+	p.reaping = true
+	if p.reaper == nil {
+		p.reaper = time.AfterFunc(d, p.reap)
+	} else {
+		p.reaper.Reset(d)
+	}
+}
+
+// reap retires the workers that have been idle for the idle timeout, and
+// schedules itself for the next one.
+func (p *Pool) reap() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.reaping = false
+	if p.closed {
+		return
+	}
+	now := time.Now()
+	// idle is a stack: the workers idle the longest are at the bottom.
+	k := 0
+	for k < len(p.idle) && now.Sub(p.idle[k].idleSince) >= p.idleTimeout {
+		w := p.idle[k]
+		p.exitLocked(w)
+		w.wake <- nil
+		k++
+	}
+	p.idle = append(p.idle[:0], p.idle[k:]...)
+	if len(p.idle) > 0 {
+		p.armReaperLocked(p.idle[0].idleSince.Add(p.idleTimeout).Sub(now))
 	}
 }
 
@@ -315,38 +340,30 @@ func (p *Pool) exitLocked(w *worker) {
 	}
 }
 
-func (p *Pool) removeIdle(w *worker) bool {
-	for i, x := range p.idle {
-		if x == w {
-			p.idle = append(p.idle[:i], p.idle[i+1:]...)
-			return true
-		}
-	}
-	return false
-}
-
-// run runs one job on the calling worker.
-func (p *Pool) run(j *job) {
+// run runs one job on the calling worker and returns when it ended.
+func (p *Pool) run(j *job) time.Time {
 	if j.stop != nil && !j.stop() {
 		// The context ended and expire is running or ran; it found the job
 		// out of the queue, so the job is ours to drop.
 		p.drop(j, context.Cause(j.ctx))
-		return
+		return time.Now()
 	}
 	if err := context.Cause(j.ctx); err != nil {
 		p.drop(j, err)
-		return
+		return time.Now()
 	}
 	start := time.Now()
 	p.counters.wait.Observe(start.Sub(j.enqueued))
 	err := j.task.Run()
-	p.counters.run.Observe(time.Since(start))
+	end := time.Now()
+	p.counters.run.Observe(end.Sub(start))
 	if err != nil {
 		p.counters.failed.Add(1)
 	} else {
 		p.counters.completed.Add(1)
 	}
 	p.finished(j)
+	return end
 }
 
 // Resize changes the most workers the pool runs. Growing starts workers for
@@ -414,6 +431,10 @@ func (p *Pool) Close(ctx context.Context) error {
 	}
 	p.mu.Lock()
 	p.closed = true
+	if p.reaper != nil {
+		p.reaper.Stop()
+		p.reaping = false
+	}
 	for _, w := range p.idle {
 		p.exitLocked(w)
 		w.wake <- nil

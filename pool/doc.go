@@ -7,8 +7,8 @@
 // cancellation and the registry work as for any task. On top of a plain
 // pool it adds a deadline per task counted from submission (Timeout,
 // Deadline), priorities (Priority), a bounded queue with a blocking Submit
-// and a non-blocking TrySubmit (ErrPoolFull), workers that retire when idle,
-// Resize at run time, a Close that drains or fails the tasks that never ran,
+// and a non-blocking TrySubmit (ErrPoolFull), Wait for everything submitted
+// so far, workers that retire when idle, Resize at run time, a Close that drains or fails the tasks that never ran,
 // and metrics with wait-time and run-time histograms.
 //
 // When not to use it: goroutines are cheap, and a loom.Group with

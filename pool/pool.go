@@ -40,6 +40,7 @@ type Pool struct {
 	running  int
 	closed   bool
 	drained  chan struct{} // closed once closed and every worker has exited
+	quiet    chan struct{} // closed when nothing is queued or running; made by Wait
 	reaper   *time.Timer   // retires idle workers; see reap
 	reaping  bool          // reaper is armed
 	counters counters
@@ -226,6 +227,7 @@ func (p *Pool) expire(j *job) {
 	queued := j.index >= 0
 	if queued {
 		p.jobs.remove(j)
+		p.quietLocked()
 	}
 	p.mu.Unlock()
 	if queued {
@@ -266,6 +268,7 @@ func (p *Pool) work(w *worker, j *job) {
 			p.mu.Unlock()
 			continue
 		}
+		p.quietLocked()
 		if p.closed || len(p.workers) > p.size {
 			p.exitLocked(w)
 			p.mu.Unlock()
@@ -284,6 +287,40 @@ func (p *Pool) work(w *worker, j *job) {
 		if j = <-w.wake; j == nil {
 			return // told to exit; the teller did the bookkeeping
 		}
+	}
+}
+
+// quietLocked wakes the Wait calls if nothing is queued or running.
+func (p *Pool) quietLocked() {
+	if p.quiet != nil && p.running == 0 && p.jobs.len() == 0 {
+		close(p.quiet)
+		p.quiet = nil
+	}
+}
+
+// Wait waits until no task is queued or running, like asyncio's
+// Queue.join, and the pool stays open: submit a batch, Wait for it, submit
+// the next. It returns context.Cause(ctx) if ctx ends first. Tasks
+// submitted while Wait waits are waited for too.
+func (p *Pool) Wait(ctx context.Context) error {
+	if ctx == nil {
+		return fmt.Errorf("pool.Wait: %w: nil context", loom.ErrInvalidArgument)
+	}
+	p.mu.Lock()
+	if p.running == 0 && p.jobs.len() == 0 {
+		p.mu.Unlock()
+		return nil
+	}
+	if p.quiet == nil {
+		p.quiet = make(chan struct{})
+	}
+	quiet := p.quiet
+	p.mu.Unlock()
+	select {
+	case <-quiet:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
 	}
 }
 

@@ -443,3 +443,44 @@ func TestStressEveryTaskEnds(t *testing.T) {
 		t.Fatalf("left behind: %+v", m)
 	}
 }
+
+func TestWaitForABatchAndReuse(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		p := New(WithSize(2))
+		if err := p.Wait(ctx); err != nil {
+			t.Fatal("Wait on an empty pool:", err)
+		}
+		for round := range 2 {
+			var done atomic.Int64
+			for range 6 {
+				_, _ = Submit(ctx, p, "t", func(context.Context) (int, error) {
+					time.Sleep(time.Second)
+					done.Add(1)
+					return 0, nil
+				})
+			}
+			start := time.Now()
+			if err := p.Wait(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if done.Load() != 6 || time.Since(start) != 3*time.Second {
+				t.Fatalf("round %d: Wait returned after %v with %d done", round, time.Since(start), done.Load())
+			}
+		}
+		block := make(chan struct{})
+		_, _ = Submit(ctx, p, "stuck", func(context.Context) (int, error) { <-block; return 0, nil })
+		tctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		if err := p.Wait(tctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatal(err)
+		}
+		close(block)
+		if err := p.Wait(noCtx()); !errors.Is(err, loom.ErrInvalidArgument) {
+			t.Fatal(err)
+		}
+		mustClose(t, p)
+	})
+}
+
+func noCtx() context.Context { return nil }

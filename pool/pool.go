@@ -254,40 +254,53 @@ func (p *Pool) finished(j *job) {
 
 // work is a worker goroutine: it runs j, then whatever is queued, then
 // waits for more until its idle timeout.
+//
+// The loop is split into small functions whose frames are gone while the
+// task runs: a worker's stack then stays within the 2 KiB a goroutine
+// starts with, which halves the memory of a pool of many blocked workers.
 func (p *Pool) work(w *worker, j *job) {
 	if p.name != "" {
-		pprof.SetGoroutineLabels(pprof.WithLabels(context.Background(), pprof.Labels("loom.pool", p.name)))
+		p.label()
 	}
-	for {
-		end := p.run(j)
-		p.mu.Lock()
-		p.running--
-		w.cur = nil
-		j = p.nextLocked(w)
-		if j != nil {
-			p.mu.Unlock()
-			continue
-		}
-		p.quietLocked()
-		if p.closed || len(p.workers) > p.size {
-			p.exitLocked(w)
-			p.mu.Unlock()
-			return
-		}
-		w.idleSince = end
-		p.idle = append(p.idle, w)
-		if !p.reaping {
-			p.armReaperLocked(p.idleTimeout)
-		}
+	for j != nil {
+		j = p.next(w, p.run(j))
+	}
+}
+
+//go:noinline
+func (p *Pool) label() {
+	pprof.SetGoroutineLabels(pprof.WithLabels(context.Background(), pprof.Labels("loom.pool", p.name)))
+}
+
+// next returns w's next job once its last one ended at end: a queued one,
+// or one handed over after waiting idle; nil means exit.
+//
+//go:noinline
+func (p *Pool) next(w *worker, end time.Time) *job {
+	p.mu.Lock()
+	p.running--
+	w.cur = nil
+	if j := p.nextLocked(w); j != nil {
 		p.mu.Unlock()
-		// A plain receive: a worker going idle is on every task's path when
-		// the submitters are the bottleneck, and a timer per worker would
-		// cost a reset and a select each time. One timer per pool retires
-		// the idle workers instead (reap).
-		if j = <-w.wake; j == nil {
-			return // told to exit; the teller did the bookkeeping
-		}
+		return j
 	}
+	p.quietLocked()
+	if p.closed || len(p.workers) > p.size {
+		p.exitLocked(w)
+		p.mu.Unlock()
+		return nil
+	}
+	w.idleSince = end
+	p.idle = append(p.idle, w)
+	if !p.reaping {
+		p.armReaperLocked(p.idleTimeout)
+	}
+	p.mu.Unlock()
+	// A plain receive: a worker going idle is on every task's path when
+	// the submitters are the bottleneck, and a timer per worker would cost
+	// a reset and a select each time. One timer per pool retires the idle
+	// workers instead (reap).
+	return <-w.wake // nil: told to exit; the teller did the bookkeeping
 }
 
 // quietLocked wakes the Wait calls if nothing is queued or running.
@@ -379,19 +392,38 @@ func (p *Pool) exitLocked(w *worker) {
 
 // run runs one job on the calling worker and returns when it ended.
 func (p *Pool) run(j *job) time.Time {
+	start, ok := p.begin(j)
+	if !ok {
+		return start
+	}
+	err := j.task.Run()
+	return p.end(j, start, err)
+}
+
+// begin decides whether j still runs, and if so records its wait and
+// returns when it starts.
+//
+//go:noinline
+func (p *Pool) begin(j *job) (time.Time, bool) {
 	if j.stop != nil && !j.stop() {
 		// The context ended and expire is running or ran; it found the job
 		// out of the queue, so the job is ours to drop.
 		p.drop(j, context.Cause(j.ctx))
-		return time.Now()
+		return time.Now(), false
 	}
 	if err := context.Cause(j.ctx); err != nil {
 		p.drop(j, err)
-		return time.Now()
+		return time.Now(), false
 	}
 	start := time.Now()
 	p.counters.wait.Observe(start.Sub(j.enqueued))
-	err := j.task.Run()
+	return start, true
+}
+
+// end records how j went and returns when it ended.
+//
+//go:noinline
+func (p *Pool) end(j *job, start time.Time, err error) time.Time {
 	end := time.Now()
 	p.counters.run.Observe(end.Sub(start))
 	if err != nil {

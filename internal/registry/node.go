@@ -23,8 +23,8 @@ type Node struct {
 	// it. It is here rather than in ext because every standalone task has
 	// one.
 	cancel func(error)
-	prev    *Node
-	next    *Node
+	prev   *Node
+	next   *Node
 
 	state     atomic.Uint32
 	retrieved atomic.Bool // set once somebody has read the node's result

@@ -35,6 +35,12 @@ const (
 	KindBarrier
 	KindQueue
 	KindPool
+	KindRetry
+	KindBudget
+	KindBreaker
+	KindBulkhead
+	KindRateLimit
+	KindHedge
 )
 
 // String returns the kind's name as the monitor shows it.
@@ -60,6 +66,18 @@ func (k Kind) String() string {
 		return "queue"
 	case KindPool:
 		return "pool"
+	case KindRetry:
+		return "retry"
+	case KindBudget:
+		return "retry-budget"
+	case KindBreaker:
+		return "breaker"
+	case KindBulkhead:
+		return "bulkhead"
+	case KindRateLimit:
+		return "rate-limit"
+	case KindHedge:
+		return "hedge"
 	}
 	return "unknown"
 }

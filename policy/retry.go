@@ -1,0 +1,264 @@
+package policy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync/atomic"
+	"time"
+
+	"loom"
+	"loom/internal/registry"
+)
+
+// ErrExhausted is wrapped by the error a Retry returns when it gives up
+// while the function still fails: attempts, time or retry budget ran out.
+var ErrExhausted = errors.New("policy: retries exhausted")
+
+// ExhaustedError is what a Retry returns when it gives up. It wraps both
+// ErrExhausted and the last attempt's error.
+type ExhaustedError struct {
+	Retry    string
+	Attempts int
+	Reason   string // "attempts", "elapsed time" or "budget"
+	Err      error  // the last attempt's error
+}
+
+func (e *ExhaustedError) Error() string {
+	return fmt.Sprintf("policy: retry %q gave up after %d attempts (%s): %v", e.Retry, e.Attempts, e.Reason, e.Err)
+}
+
+// Unwrap returns ErrExhausted and the last attempt's error.
+func (e *ExhaustedError) Unwrap() []error { return []error{ErrExhausted, e.Err} }
+
+// errAttemptEnded cancels an attempt's own context once it has returned.
+var errAttemptEnded = errors.New("policy: attempt ended")
+
+type jitter uint8
+
+const (
+	fullJitter jitter = iota
+	decorrelatedJitter
+	noJitter
+)
+
+// Retry calls what it wraps again when it fails, waiting an exponentially
+// growing, jittered delay between attempts. Each attempt gets a context of
+// its own, cancelled when the attempt returns, so that whatever an attempt
+// started does not outlive it. It stops at once on success, on an error
+// marked Permanent, on an error its RetryIf rejects, and when the caller's
+// context ends; otherwise it gives up with an *ExhaustedError when the
+// attempts, the elapsed time or the retry budget run out. An error that
+// carries a Retry-After (see RetryAfter) makes it wait at least that long.
+//
+// Create one with NewRetry and share it: it is safe for concurrent use and
+// registers its counts with the monitor.
+type Retry struct {
+	name        string
+	maxAttempts int
+	maxElapsed  time.Duration
+	base, max   time.Duration
+	jitter      jitter
+	retryIf     func(error) bool
+	budget      *Budget
+	err         error
+
+	calls, attempts, retries, exhausted, denied atomic.Uint64
+}
+
+// RetryOption configures a Retry.
+type RetryOption func(*Retry) error
+
+// NewRetry returns a retry policy named name for the monitor. By default it
+// makes at most 3 attempts, waits 100ms before the second, doubling up to
+// 10s, with full jitter. Bad options give a policy whose every call fails
+// with an error wrapping loom.ErrInvalidArgument.
+func NewRetry(name string, opts ...RetryOption) *Retry {
+	r := &Retry{name: name, maxAttempts: 3, base: 100 * time.Millisecond, max: 10 * time.Second}
+	for _, o := range opts {
+		if o == nil {
+			r.err = fmt.Errorf("policy.NewRetry: %w: nil option", loom.ErrInvalidArgument)
+			return r
+		}
+		if err := o(r); err != nil {
+			r.err = fmt.Errorf("policy.NewRetry: %w", err)
+			return r
+		}
+	}
+	registry.Track(r, registry.KindRetry, name, (*Retry).report)
+	return r
+}
+
+// Attempts sets the most attempts, the first included (at least 1).
+func Attempts(n int) RetryOption {
+	return func(r *Retry) error {
+		if n < 1 {
+			return fmt.Errorf("%w: %d attempts; need at least 1", loom.ErrInvalidArgument, n)
+		}
+		r.maxAttempts = n
+		return nil
+	}
+}
+
+// MaxElapsed makes the retry give up rather than start a wait that would
+// end more than d after the first attempt began.
+func MaxElapsed(d time.Duration) RetryOption {
+	return func(r *Retry) error {
+		if d <= 0 {
+			return fmt.Errorf("%w: max elapsed %v; need more than 0", loom.ErrInvalidArgument, d)
+		}
+		r.maxElapsed = d
+		return nil
+	}
+}
+
+// Backoff sets the delay before the second attempt (base) and the most any
+// delay may grow to (max); delays double in between.
+func Backoff(base, max time.Duration) RetryOption {
+	return func(r *Retry) error {
+		if base <= 0 || max < base {
+			return fmt.Errorf("%w: backoff base %v, max %v; need 0 < base ≤ max", loom.ErrInvalidArgument, base, max)
+		}
+		r.base, r.max = base, max
+		return nil
+	}
+}
+
+// FullJitter draws each delay uniformly between 0 and the exponential
+// delay: the default, and what spreads a crowd of retrying clients best.
+func FullJitter() RetryOption { return func(r *Retry) error { r.jitter = fullJitter; return nil } }
+
+// DecorrelatedJitter draws each delay between base and three times the
+// previous one, capped at max (AWS's "decorrelated jitter").
+func DecorrelatedJitter() RetryOption {
+	return func(r *Retry) error { r.jitter = decorrelatedJitter; return nil }
+}
+
+// NoJitter uses the exponential delays as they are: for tests and for
+// callers that jitter elsewhere.
+func NoJitter() RetryOption { return func(r *Retry) error { r.jitter = noJitter; return nil } }
+
+// RetryIf retries only errors for which pred returns true (Permanent errors
+// and the caller's cancellation are never retried).
+func RetryIf(pred func(err error) bool) RetryOption {
+	return func(r *Retry) error {
+		if pred == nil {
+			return fmt.Errorf("%w: nil RetryIf predicate", loom.ErrInvalidArgument)
+		}
+		r.retryIf = pred
+		return nil
+	}
+}
+
+// WithBudget makes retries draw on b, shared with other Retry policies, so
+// that retries stay a bounded share of the calls.
+func WithBudget(b *Budget) RetryOption {
+	return func(r *Retry) error {
+		if b == nil {
+			return fmt.Errorf("%w: nil budget", loom.ErrInvalidArgument)
+		}
+		r.budget = b
+		return nil
+	}
+}
+
+func (r *Retry) run(ctx context.Context, c chain, i int) error {
+	if r.err != nil {
+		return r.err
+	}
+	r.calls.Add(1)
+	if r.budget != nil {
+		r.budget.recordCall()
+	}
+	start := time.Now()
+	prev := r.base
+	for n := 1; ; n++ {
+		r.attempts.Add(1)
+		actx, cancel := context.WithCancelCause(ctx)
+		err := c.next(actx, i)
+		cancel(errAttemptEnded)
+		if err == nil || IsPermanent(err) || isCancellation(ctx, err) || (r.retryIf != nil && !r.retryIf(err)) {
+			return err
+		}
+		if n >= r.maxAttempts {
+			return r.giveUp(n, "attempts", err)
+		}
+		delay := r.delay(n, &prev)
+		if ra, ok := retryAfterOf(err); ok && ra > delay {
+			delay = ra
+		}
+		if r.maxElapsed > 0 && time.Since(start)+delay > r.maxElapsed {
+			return r.giveUp(n, "elapsed time", err)
+		}
+		if r.budget != nil && !r.budget.withdraw() {
+			r.denied.Add(1)
+			return r.giveUp(n, "budget", err)
+		}
+		r.retries.Add(1)
+		if err := sleep(ctx, delay); err != nil {
+			return err
+		}
+	}
+}
+
+func (r *Retry) giveUp(n int, reason string, err error) error {
+	r.exhausted.Add(1)
+	return &ExhaustedError{Retry: r.name, Attempts: n, Reason: reason, Err: err}
+}
+
+// delay returns the wait after attempt n failed.
+func (r *Retry) delay(n int, prev *time.Duration) time.Duration {
+	if r.jitter == decorrelatedJitter {
+		hi := min(3**prev, r.max)
+		d := r.base
+		if hi > r.base {
+			d += rand.N(hi - r.base + 1)
+		}
+		*prev = d
+		return d
+	}
+	d := r.max
+	if n-1 < 62 {
+		if e := r.base << (n - 1); e > 0 && e < r.max {
+			d = e
+		}
+	}
+	if r.jitter == fullJitter {
+		d = rand.N(d + 1)
+	}
+	return d
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return context.Cause(ctx)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+func (r *Retry) report(f *registry.Figures) {
+	f.Stat("calls", float64(r.calls.Load()))
+	f.Stat("attempts", float64(r.attempts.Load()))
+	f.Stat("retries", float64(r.retries.Load()))
+	f.Stat("exhausted", float64(r.exhausted.Load()))
+	f.Stat("budget_denied", float64(r.denied.Load()))
+}
+
+// Stats are a Retry's counters.
+type RetryStats struct {
+	Calls, Attempts, Retries, Exhausted, BudgetDenied uint64
+}
+
+// Stats returns the retry's counters.
+func (r *Retry) Stats() RetryStats {
+	return RetryStats{r.calls.Load(), r.attempts.Load(), r.retries.Load(), r.exhausted.Load(), r.denied.Load()}
+}

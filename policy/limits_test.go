@@ -40,7 +40,9 @@ func TestBulkhead(t *testing.T) {
 		}
 		// A waiting call gives up with its context.
 		block := make(chan struct{})
-		go func() { _, _ = Do(ctx, func(context.Context) (int, error) { <-block; return 0, nil }, NewBulkhead("x", 1, 1)) }()
+		go func() {
+			_, _ = Do(ctx, func(context.Context) (int, error) { <-block; return 0, nil }, NewBulkhead("x", 1, 1))
+		}()
 		bh2 := NewBulkhead("one", 1, 1)
 		go func() { _, _ = Do(ctx, func(context.Context) (int, error) { <-block; return 0, nil }, bh2) }()
 		synctest.Wait()

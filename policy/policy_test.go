@@ -40,8 +40,14 @@ func TestDoWithoutPoliciesAndBadInput(t *testing.T) {
 		"nil ctx":    func() error { _, err := Do(noCtx, func(context.Context) (int, error) { return 0, nil }); return err }(),
 		"nil fn":     func() error { _, err := Do[int](ctx, nil); return err }(),
 		"nil policy": func() error { _, err := Do(ctx, func(context.Context) (int, error) { return 0, nil }, nil); return err }(),
-		"executor":   func() error { _, err := New[int](nil).Do(ctx, func(context.Context) (int, error) { return 0, nil }); return err }(),
-		"retry opt":  func() error { _, err := Do(ctx, func(context.Context) (int, error) { return 0, nil }, NewRetry("r", Attempts(0))); return err }(),
+		"executor": func() error {
+			_, err := New[int](nil).Do(ctx, func(context.Context) (int, error) { return 0, nil })
+			return err
+		}(),
+		"retry opt": func() error {
+			_, err := Do(ctx, func(context.Context) (int, error) { return 0, nil }, NewRetry("r", Attempts(0)))
+			return err
+		}(),
 	} {
 		if !errors.Is(err, loom.ErrInvalidArgument) {
 			t.Errorf("%s: %v", name, err)

@@ -6,13 +6,17 @@ replace loom => ../
 
 require (
 	github.com/alitto/pond/v2 v2.7.1
+	github.com/failsafe-go/failsafe-go v0.9.8
 	github.com/panjf2000/ants/v2 v2.12.1
+	github.com/sony/gobreaker/v2 v2.4.0
 	github.com/sourcegraph/conc v0.3.0
 	golang.org/x/sync v0.25.0
 	loom v0.0.0-00010101000000-000000000000
 )
 
 require (
+	github.com/bits-and-blooms/bitset v1.24.4 // indirect
 	go.uber.org/atomic v1.7.0 // indirect
 	go.uber.org/multierr v1.9.0 // indirect
+	golang.org/x/time v0.16.0 // indirect
 )

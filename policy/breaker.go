@@ -91,6 +91,7 @@ type Breaker struct {
 	state    BreakerState
 	gen      uint64 // counts state changes; a permit from an older one is ignored
 	openedAt time.Time
+	openErr  *BreakerOpenError // made once per opening: refusals allocate nothing
 	// count window
 	ring         []uint8 // outcome bits per call, oldest overwritten
 	pos, filled  int
@@ -273,11 +274,11 @@ func (b *Breaker) Allow() (Permit, error) {
 	b.mu.Lock()
 	if b.state == Open {
 		now := time.Now()
-		until := b.openedAt.Add(b.openFor)
-		if now.Before(until) {
+		if now.Before(b.openErr.Until) {
+			err := b.openErr
 			b.mu.Unlock()
 			b.rejected.Add(1)
-			return Permit{}, &BreakerOpenError{Breaker: b.name, Until: until}
+			return Permit{}, err
 		}
 		from := b.setStateLocked(HalfOpen, now)
 		defer b.notify(from, HalfOpen)
@@ -447,6 +448,7 @@ func (b *Breaker) setStateLocked(s BreakerState, now time.Time) BreakerState {
 	switch s {
 	case Open:
 		b.openedAt = now
+		b.openErr = &BreakerOpenError{Breaker: b.name, Until: now.Add(b.openFor)}
 	case Closed:
 		b.clearLocked()
 	}

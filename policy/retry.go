@@ -114,11 +114,12 @@ func MaxElapsed(d time.Duration) RetryOption {
 }
 
 // Backoff sets the delay before the second attempt (base) and the most any
-// delay may grow to (max); delays double in between.
+// delay may grow to (max); delays double in between. Backoff(0, 0) retries
+// at once.
 func Backoff(base, max time.Duration) RetryOption {
 	return func(r *Retry) error {
-		if base <= 0 || max < base {
-			return fmt.Errorf("%w: backoff base %v, max %v; need 0 < base ≤ max", loom.ErrInvalidArgument, base, max)
+		if base < 0 || max < base {
+			return fmt.Errorf("%w: backoff base %v, max %v; need 0 ≤ base ≤ max", loom.ErrInvalidArgument, base, max)
 		}
 		r.base, r.max = base, max
 		return nil

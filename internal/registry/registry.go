@@ -41,6 +41,7 @@ const (
 	KindBulkhead
 	KindRateLimit
 	KindHedge
+	KindLoop
 )
 
 // String returns the kind's name as the monitor shows it.
@@ -78,6 +79,8 @@ func (k Kind) String() string {
 		return "rate-limit"
 	case KindHedge:
 		return "hedge"
+	case KindLoop:
+		return "loop"
 	}
 	return "unknown"
 }

@@ -1,0 +1,95 @@
+package loop_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"net"
+
+	"loom/loop"
+	"loom/pool"
+)
+
+// echo is an asyncio-style protocol: it writes back what it reads.
+type echo struct{}
+
+func (echo) OnOpen(c *loop.Conn)              {}
+func (echo) OnData(c *loop.Conn, data []byte) { c.Write(data) }
+func (echo) OnClose(c *loop.Conn, err error)  {}
+
+// An echo server on a loop, and a client using the standard library.
+func Example_echo() {
+	l, err := loop.New(loop.WithName("echo"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	ln, err := l.Listen("127.0.0.1:0", echo{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	done := make(chan error)
+	go func() { done <- l.Run(ctx) }()
+
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Fprintln(c, "hello, loop")
+	line, _ := bufio.NewReader(c).ReadString('\n')
+	fmt.Print(line)
+	c.Close()
+	stop()
+	fmt.Println(<-done)
+	// Output:
+	// hello, loop
+	// context canceled
+}
+
+// hasher answers each line with its SHA-256, computed on a pool so that
+// the loop never blocks; the answer is written back on the loop.
+type hasher struct{ p *pool.Pool }
+
+func (h hasher) OnOpen(c *loop.Conn) {}
+func (h hasher) OnData(c *loop.Conn, data []byte) {
+	line := string(data) // data is only valid during the call
+	loop.RunInExecutor(c.Loop(), h.p, "hash", func(context.Context) ([32]byte, error) {
+		sum := sha256.Sum256([]byte(line))
+		for range 1000 { // CPU-heavy work
+			sum = sha256.Sum256(sum[:])
+		}
+		return sum, nil
+	}, func(sum [32]byte, err error) {
+		fmt.Fprintf(connWriter{c}, "%x\n", sum[:4])
+	})
+}
+func (h hasher) OnClose(c *loop.Conn, err error) {}
+
+type connWriter struct{ c *loop.Conn }
+
+func (w connWriter) Write(b []byte) (int, error) { return w.c.Write(b) }
+
+// A server that offloads CPU-heavy requests to a pool with RunInExecutor.
+func ExampleRunInExecutor() {
+	p := pool.New(pool.WithName("cpu"))
+	defer p.Close(context.Background())
+	l, _ := loop.New()
+	ln, _ := l.Listen("127.0.0.1:0", hasher{p})
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- l.Run(ctx) }()
+
+	c, _ := net.Dial("tcp", ln.Addr().String())
+	fmt.Fprint(c, "abc")
+	line, _ := bufio.NewReader(c).ReadString('\n')
+	fmt.Print(line)
+	c.Close()
+	stop()
+	<-done
+	// Output: 0a5afc0e
+}

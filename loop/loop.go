@@ -1,0 +1,511 @@
+package loop
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"loom"
+	"loom/internal/registry"
+	"loom/pool"
+)
+
+var (
+	// ErrUnsupported is returned by New on platforms without a poller
+	// (loom has epoll, on Linux).
+	ErrUnsupported = errors.New("loop: no poller on this platform (Linux epoll only)")
+
+	// ErrLoopClosed is returned for work given to a loop that has stopped,
+	// and is the error connections are closed with when their loop stops.
+	ErrLoopClosed = errors.New("loop: closed")
+
+	// ErrConnClosed is returned by Conn.Write after Close.
+	ErrConnClosed = errors.New("loop: connection closed")
+
+	// ErrIdle is the error a connection is closed with when its idle
+	// timeout passes.
+	ErrIdle = errors.New("loop: connection idle too long")
+)
+
+const (
+	stateNew int32 = iota
+	stateRunning
+	stateStopping
+	stateStopped
+)
+
+// Loop is an event loop: one goroutine, locked to its OS thread, that waits
+// on epoll and runs callbacks, timers and network I/O, like asyncio's loop
+// or libuv's. Everything that touches a loop's state runs on that
+// goroutine; other goroutines hand work to it with Post.
+//
+// Methods marked "loop only" must be called from the loop's own callbacks,
+// or before Run starts; in debug mode a call from elsewhere is reported.
+type Loop struct {
+	name    string
+	p       *poller
+	state   atomic.Int32
+	started atomic.Bool
+	ctx     context.Context // ends when the loop stops
+	cancel  context.CancelCauseFunc
+	done    chan struct{}
+	tid     atomic.Int64
+	debug   bool
+	slow    time.Duration
+	readBuf []byte
+
+	mu       sync.Mutex // guards posted
+	posted   []func()
+	spare    []func()
+	sleeping atomic.Bool
+	woken    atomic.Bool
+
+	ready           []func()
+	timers          timerHeap
+	timerSeq        uint64
+	timersCancelled atomic.Int64
+	fds             map[int]*handle
+	dirty           []*Conn
+	dirtySpare      []*Conn
+	free            [][]byte // spare write chunks
+
+	m metrics
+}
+
+// handle is what the loop knows about one watched descriptor.
+type handle struct {
+	onRead, onWrite func()
+	conn            *Conn
+	ln              *Listener
+	read, write     bool
+}
+
+// Option configures a Loop.
+type Option func(*Loop) error
+
+// WithName names the loop for the monitor and its metrics.
+func WithName(name string) Option { return func(l *Loop) error { l.name = name; return nil } }
+
+// WithDebug turns on the loop's debug checks (also on with LOOM_DEBUG=1):
+// callbacks that take longer than slow (0: 100ms, asyncio's default) and
+// loop-only calls made from another thread are reported as debug events.
+func WithDebug(slow time.Duration) Option {
+	return func(l *Loop) error {
+		if slow < 0 {
+			return fmt.Errorf("%w: slow-callback threshold %v", loom.ErrInvalidArgument, slow)
+		}
+		l.debug = true
+		if slow > 0 {
+			l.slow = slow
+		}
+		return nil
+	}
+}
+
+// New returns a loop that is not running yet: set it up (Listen, Dial,
+// CallSoon) and call Run. It fails with ErrUnsupported where there is no
+// poller, and with an error wrapping loom.ErrInvalidArgument for bad
+// options.
+func New(opts ...Option) (*Loop, error) {
+	l := &Loop{done: make(chan struct{}), slow: 100 * time.Millisecond, fds: map[int]*handle{},
+		readBuf: make([]byte, 64<<10), debug: registry.Debug()}
+	for _, o := range opts {
+		if o == nil {
+			return nil, fmt.Errorf("loop.New: %w: nil option", loom.ErrInvalidArgument)
+		}
+		if err := o(l); err != nil {
+			return nil, fmt.Errorf("loop.New: %w", err)
+		}
+	}
+	p, err := newPoller()
+	if err != nil {
+		return nil, fmt.Errorf("loop.New: %w", err)
+	}
+	l.p = p
+	l.ctx, l.cancel = context.WithCancelCause(context.Background())
+	registry.Track(l, registry.KindLoop, l.name, (*Loop).report)
+	return l, nil
+}
+
+// Run runs the loop until ctx ends or Stop is called, then closes its
+// listeners and connections (their OnClose sees ErrLoopClosed), runs the
+// callbacks already queued, and returns. It returns nil after Stop and
+// context.Cause(ctx) when ctx ended. A loop runs once.
+func (l *Loop) Run(ctx context.Context) error {
+	if ctx == nil {
+		return fmt.Errorf("loop.Run: %w: nil context", loom.ErrInvalidArgument)
+	}
+	if !l.started.CompareAndSwap(false, true) {
+		return fmt.Errorf("loop.Run: %w: the loop has already run", ErrLoopClosed)
+	}
+	// A loop stopped before it ran skips to its shutdown.
+	l.state.CompareAndSwap(stateNew, stateRunning)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	l.tid.Store(int64(threadID()))
+	stop := context.AfterFunc(ctx, l.Stop)
+	defer stop()
+	var err error
+	for l.state.Load() == stateRunning {
+		if err = l.iterate(); err != nil {
+			break
+		}
+	}
+	l.shutdown()
+	if err != nil {
+		return fmt.Errorf("loop %q: %w", l.name, err)
+	}
+	return context.Cause(ctx)
+}
+
+// Stop makes Run return after the current iteration. It may be called from
+// any goroutine, more than once.
+func (l *Loop) Stop() {
+	if l.state.CompareAndSwap(stateRunning, stateStopping) || l.state.CompareAndSwap(stateNew, stateStopping) {
+		l.p.wake()
+	}
+}
+
+// shutdownUnstarted releases a loop that never ran.
+func (l *Loop) shutdownUnstarted() {
+	if l.state.CompareAndSwap(stateStopping, stateStopped) || l.state.CompareAndSwap(stateNew, stateStopped) {
+		for fd := range l.fds {
+			closeFD(fd)
+		}
+		l.cancel(ErrLoopClosed)
+		l.p.close()
+		close(l.done)
+	}
+}
+
+// Done returns a channel closed once the loop has stopped and shut down.
+func (l *Loop) Done() <-chan struct{} { return l.done }
+
+// Context returns a context that ends when the loop stops: give it to work
+// the loop starts.
+func (l *Loop) Context() context.Context { return l.ctx }
+
+// Name returns the loop's name.
+func (l *Loop) Name() string { return l.name }
+
+// iterate is one turn of the loop: wait for I/O (or a timer, or a post),
+// then run what is due.
+func (l *Loop) iterate() error {
+	start := time.Now()
+	timeout := -1
+	if len(l.ready) > 0 || len(l.dirty) > 0 {
+		timeout = 0
+	} else if len(l.timers) > 0 {
+		d := l.timers[0].when.Sub(start)
+		timeout = max(int((d+time.Millisecond-1)/time.Millisecond), 0)
+	}
+	l.sleeping.Store(true)
+	if timeout != 0 && l.hasPosted() {
+		timeout = 0
+	}
+	err := l.p.wait(timeout, l.onEvent)
+	l.sleeping.Store(false)
+	l.woken.Store(false)
+	waited := time.Since(start)
+	if err != nil {
+		return err
+	}
+	l.runTimers()
+	l.takePosted()
+	l.runReady()
+	l.flushWrites()
+	l.m.iteration(time.Since(start), waited, len(l.ready))
+	return nil
+}
+
+func (l *Loop) hasPosted() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.posted) > 0
+}
+
+// onEvent dispatches one ready descriptor.
+func (l *Loop) onEvent(fd int, readable, writable, hangup bool) {
+	h := l.fds[fd]
+	if h == nil {
+		return
+	}
+	switch {
+	case h.conn != nil:
+		h.conn.onEvent(readable, writable, hangup)
+	case h.ln != nil:
+		h.ln.accept()
+	default:
+		if (readable || hangup) && h.onRead != nil {
+			l.call(h.onRead)
+		}
+		if (writable || hangup) && h.onWrite != nil && l.fds[fd] == h {
+			l.call(h.onWrite)
+		}
+	}
+}
+
+// call runs one callback, timing it in debug mode.
+func (l *Loop) call(f func()) {
+	l.m.callbacks++
+	if !l.debug {
+		f()
+		return
+	}
+	start := time.Now()
+	f()
+	if d := time.Since(start); d >= l.slow {
+		l.m.slowCallbacks.Add(1)
+		registry.Report(registry.Event{Check: "slow-callback",
+			Message: fmt.Sprintf("loop %q: a callback ran for %v (threshold %v); blocking work belongs in RunInExecutor", l.name, d, l.slow)})
+	}
+}
+
+func (l *Loop) runTimers() {
+	if n := l.timersCancelled.Load(); n > 64 && n > int64(len(l.timers))/2 {
+		l.timersCancelled.Add(-int64(l.timers.purge()))
+	}
+	now := time.Now()
+	for len(l.timers) > 0 && !l.timers[0].when.After(now) {
+		t := l.timers.pop()
+		if !t.state.CompareAndSwap(timerPending, timerFired) {
+			l.timersCancelled.Add(-1)
+			continue
+		}
+		l.m.timers++
+		l.call(t.fn)
+	}
+}
+
+func (l *Loop) takePosted() {
+	l.mu.Lock()
+	posted := l.posted
+	l.posted = l.spare[:0]
+	l.mu.Unlock()
+	l.ready = append(l.ready, posted...)
+	clear(posted)
+	l.spare = posted
+}
+
+// runReady runs the callbacks queued before this turn; those they queue run
+// on the next one, so a callback that re-queues itself cannot starve I/O.
+func (l *Loop) runReady() {
+	n := len(l.ready)
+	for i := 0; i < n; i++ {
+		f := l.ready[i]
+		l.ready[i] = nil
+		l.call(f)
+	}
+	rest := copy(l.ready, l.ready[n:])
+	clear(l.ready[rest:])
+	l.ready = l.ready[:rest]
+}
+
+// CallSoon queues f to run on the loop's next turn (loop only).
+func (l *Loop) CallSoon(f func()) {
+	if f == nil {
+		return
+	}
+	if l.checkThread("CallSoon") {
+		_ = l.Post(f) // reported; made safe rather than racing
+		return
+	}
+	l.ready = append(l.ready, f)
+}
+
+// Post queues f to run on the loop, from any goroutine, and wakes the loop
+// if it is waiting. It returns ErrLoopClosed once the loop has stopped: f
+// will not run.
+func (l *Loop) Post(f func()) error {
+	if f == nil {
+		return fmt.Errorf("loop.Post: %w: nil function", loom.ErrInvalidArgument)
+	}
+	if s := l.state.Load(); s == stateStopped {
+		return ErrLoopClosed
+	}
+	l.mu.Lock()
+	if l.state.Load() == stateStopped {
+		l.mu.Unlock()
+		return ErrLoopClosed
+	}
+	l.posted = append(l.posted, f)
+	l.mu.Unlock()
+	if l.sleeping.Load() && l.woken.CompareAndSwap(false, true) {
+		l.p.wake()
+	}
+	return nil
+}
+
+// CallLater runs f after d on the loop and returns its timer (loop only).
+func (l *Loop) CallLater(d time.Duration, f func()) *Timer {
+	return l.CallAt(time.Now().Add(d), f)
+}
+
+// CallAt runs f at t on the loop and returns its timer (loop only). Timers
+// due at the same time run in the order they were made.
+func (l *Loop) CallAt(t time.Time, f func()) *Timer {
+	tm := &Timer{when: t, fn: f, loop: l}
+	if f == nil {
+		tm.state.Store(timerFired)
+		return tm
+	}
+	if l.checkThread("CallAt") {
+		_ = l.Post(func() { l.addTimer(tm) }) // reported; made safe
+		return tm
+	}
+	l.addTimer(tm)
+	return tm
+}
+
+func (l *Loop) addTimer(tm *Timer) {
+	l.timerSeq++
+	tm.seq = l.timerSeq
+	l.timers.push(tm)
+}
+
+// AddReader calls f on the loop whenever fd is readable, until
+// RemoveReader (loop only). fd stays owned by the caller, who must remove
+// it before closing it.
+func (l *Loop) AddReader(fd int, f func()) error {
+	return l.watch("AddReader", fd, f, true)
+}
+
+// AddWriter calls f on the loop whenever fd is writable, until RemoveWriter
+// (loop only).
+func (l *Loop) AddWriter(fd int, f func()) error {
+	return l.watch("AddWriter", fd, f, false)
+}
+
+func (l *Loop) watch(where string, fd int, f func(), read bool) error {
+	l.checkThread(where)
+	if fd < 0 || f == nil {
+		return fmt.Errorf("loop.%s: %w: fd %d, nil callback %v", where, loom.ErrInvalidArgument, fd, f == nil)
+	}
+	h := l.fds[fd]
+	if h == nil {
+		h = &handle{}
+	} else if h.conn != nil || h.ln != nil {
+		return fmt.Errorf("loop.%s: %w: fd %d belongs to a connection or listener", where, loom.ErrInvalidArgument, fd)
+	}
+	r, w := h.read || read, h.write || !read
+	var err error
+	if l.fds[fd] == nil {
+		err = l.p.add(fd, r, w)
+	} else {
+		err = l.p.modify(fd, r, w)
+	}
+	if err != nil {
+		return fmt.Errorf("loop.%s: %w", where, err)
+	}
+	if read {
+		h.onRead = f
+	} else {
+		h.onWrite = f
+	}
+	h.read, h.write = r, w
+	l.fds[fd] = h
+	return nil
+}
+
+// RemoveReader stops watching fd for reading and reports whether it was.
+func (l *Loop) RemoveReader(fd int) bool { return l.unwatch("RemoveReader", fd, true) }
+
+// RemoveWriter stops watching fd for writing and reports whether it was.
+func (l *Loop) RemoveWriter(fd int) bool { return l.unwatch("RemoveWriter", fd, false) }
+
+func (l *Loop) unwatch(where string, fd int, read bool) bool {
+	l.checkThread(where)
+	h := l.fds[fd]
+	if h == nil || h.conn != nil || h.ln != nil || (read && !h.read) || (!read && !h.write) {
+		return false
+	}
+	if read {
+		h.read, h.onRead = false, nil
+	} else {
+		h.write, h.onWrite = false, nil
+	}
+	if !h.read && !h.write {
+		_ = l.p.remove(fd)
+		delete(l.fds, fd)
+	} else {
+		_ = l.p.modify(fd, h.read, h.write)
+	}
+	return true
+}
+
+// checkThread reports, in debug mode, a loop-only call made from another
+// thread while the loop runs, and says whether it was one.
+func (l *Loop) checkThread(where string) bool {
+	if l.debug && l.state.Load() == stateRunning && int64(threadID()) != l.tid.Load() {
+		l.m.wrongThread.Add(1)
+		registry.Report(registry.Event{Check: "wrong-thread",
+			Message: fmt.Sprintf("loop %q: %s called from another thread; use Post", l.name, where)})
+		return true
+	}
+	return false
+}
+
+// shutdown closes what the loop holds and runs what is queued.
+func (l *Loop) shutdown() {
+	l.state.Store(stateStopping)
+	for fd, h := range l.fds {
+		switch {
+		case h.conn != nil:
+			h.conn.finish(ErrLoopClosed)
+		case h.ln != nil:
+			h.ln.close()
+		default:
+			_ = l.p.remove(fd)
+			delete(l.fds, fd)
+		}
+	}
+	l.cancel(ErrLoopClosed)
+	// Run what was queued, then refuse more: nothing posted before Stop is
+	// lost.
+	for range 3 {
+		l.takePosted()
+		l.runReady()
+		if len(l.ready) == 0 && !l.hasPosted() {
+			break
+		}
+	}
+	l.mu.Lock()
+	l.state.Store(stateStopped)
+	left := l.posted
+	l.posted = nil
+	l.mu.Unlock()
+	for _, f := range left {
+		l.call(f)
+	}
+	for _, f := range l.ready {
+		l.call(f)
+	}
+	l.ready = nil
+	l.p.close()
+	close(l.done)
+}
+
+// RunInExecutor runs fn on p, off the loop, and then calls done with its
+// result on the loop's goroutine, like asyncio's run_in_executor: blocking
+// or CPU-heavy work leaves the loop free. The work's context ends when the
+// loop stops; if the loop has stopped when the work ends, done is not
+// called and the returned task still holds the result. Errors are those of
+// pool.Submit.
+func RunInExecutor[T any](l *Loop, p *pool.Pool, name string, fn func(ctx context.Context) (T, error), done func(T, error)) (*loom.Task[T], error) {
+	if l == nil || fn == nil || done == nil {
+		return nil, fmt.Errorf("loop.RunInExecutor: %w: nil loop, function or callback", loom.ErrInvalidArgument)
+	}
+	task, err := pool.Submit(l.ctx, p, name, fn)
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		v, err := task.Wait(context.Background())
+		_ = l.Post(func() { done(v, err) })
+	}()
+	return task, nil
+}

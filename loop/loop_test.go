@@ -1,0 +1,132 @@
+package loop
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// echo writes back what it reads.
+type echo struct {
+	mu     sync.Mutex
+	opened int
+	closed []error
+}
+
+func (e *echo) OnOpen(c *Conn)              { e.mu.Lock(); e.opened++; e.mu.Unlock() }
+func (e *echo) OnData(c *Conn, data []byte) { _, _ = c.Write(data) }
+func (e *echo) OnClose(c *Conn, err error) {
+	e.mu.Lock()
+	e.closed = append(e.closed, err)
+	e.mu.Unlock()
+}
+
+// running starts l in a goroutine and returns a function that stops it
+// and waits.
+func running(t *testing.T, l *Loop) func() {
+	t.Helper()
+	errc := make(chan error, 1)
+	go func() { errc <- l.Run(context.Background()) }()
+	return func() {
+		l.Stop()
+		if err := <-errc; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}
+}
+
+func newLoop(t *testing.T, opts ...Option) *Loop {
+	t.Helper()
+	l, err := New(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func TestEchoOverLoopback(t *testing.T) {
+	l := newLoop(t, WithName("echo"))
+	h := &echo{}
+	ln, err := l.Listen("127.0.0.1:0", h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := running(t, l)
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			r := bufio.NewReader(c)
+			for j := range 50 {
+				msg := []byte{byte('a' + i%26), byte('0' + j%10), '\n'}
+				if _, err := c.Write(msg); err != nil {
+					t.Error(err)
+					return
+				}
+				line, err := r.ReadBytes('\n')
+				if err != nil || string(line) != string(msg) {
+					t.Errorf("echo %q: %q %v", msg, line, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	stop()
+	m := l.Metrics()
+	if m.Accepted != 20 || m.BytesIn != 20*50*3 || m.BytesOut != m.BytesIn || m.OpenConns != 0 {
+		t.Fatalf("metrics %+v", m)
+	}
+	if h.opened != 20 || len(h.closed) != 20 {
+		t.Fatalf("opened %d closed %d", h.opened, len(h.closed))
+	}
+}
+
+func TestCallSoonPostAndTimers(t *testing.T) {
+	l := newLoop(t)
+	var order []string
+	done := make(chan struct{})
+	l.CallSoon(func() {
+		order = append(order, "soon")
+		l.CallLater(20*time.Millisecond, func() { order = append(order, "later-20") })
+		t1 := l.CallLater(10*time.Millisecond, func() { order = append(order, "cancelled") })
+		t1.Cancel()
+		l.CallLater(30*time.Millisecond, func() { order = append(order, "later-30"); close(done) })
+		l.CallSoon(func() { order = append(order, "soon-from-soon") })
+	})
+	stop := running(t, l)
+	if err := l.Post(func() { order = append(order, "posted") }); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	stop()
+	want := []string{"soon", "soon-from-soon", "posted", "later-20", "later-30"}
+	if len(order) != len(want) {
+		t.Fatalf("order %v, want %v", order, want)
+	}
+	for i := range want {
+		if order[i] != want[i] && !(i <= 2 && (order[i] == "posted" || order[i] == "soon-from-soon")) {
+			t.Fatalf("order %v, want %v", order, want)
+		}
+	}
+	if err := l.Post(func() {}); !errors.Is(err, ErrLoopClosed) {
+		t.Fatalf("Post after stop: %v", err)
+	}
+}

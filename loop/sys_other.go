@@ -1,0 +1,17 @@
+//go:build !linux
+
+package loop
+
+import "net"
+
+func listenTCP(string, bool) (int, *net.TCPAddr, error) { return -1, nil, ErrUnsupported }
+func accept(int) (int, *net.TCPAddr, error)             { return -1, nil, ErrUnsupported }
+func dialTCP(string) (int, *net.TCPAddr, error)         { return -1, nil, ErrUnsupported }
+func socketError(int) error                             { return ErrUnsupported }
+func localAddr(int) *net.TCPAddr                        { return nil }
+func readFD(int, []byte) (int, error)                   { return 0, ErrUnsupported }
+func writevFD(int, [][]byte) (int, error)               { return 0, ErrUnsupported }
+func shutdownWrite(int) error                           { return ErrUnsupported }
+func closeFD(int) error                                 { return ErrUnsupported }
+func isAgain(error) bool                                { return false }
+func threadID() int                                     { return 0 }

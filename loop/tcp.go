@@ -1,0 +1,499 @@
+package loop
+
+import (
+	"fmt"
+	"net"
+	"time"
+
+	"loom"
+)
+
+// Handler receives a connection's events on its loop, like an asyncio
+// Protocol. None of its methods may block: blocking work goes through
+// RunInExecutor.
+type Handler interface {
+	// OnOpen is called once the connection is established.
+	OnOpen(c *Conn)
+	// OnData is called with bytes read from the connection. data is only
+	// valid during the call: copy what must outlive it.
+	OnData(c *Conn, data []byte)
+	// OnClose is called once, when the connection is closed: err is nil
+	// for a clean close by either side, ErrIdle, ErrLoopClosed, or the
+	// I/O error. A dial that fails calls OnClose without OnOpen.
+	OnClose(c *Conn, err error)
+}
+
+// FlowHandler is implemented by a Handler that wants asyncio's write flow
+// control: OnPauseWriting when the connection's unsent bytes rise above
+// the high watermark (the peer reads slower than the handler writes), and
+// OnResumeWriting when they fall to the low watermark. A handler that
+// keeps writing while paused grows memory without bound.
+type FlowHandler interface {
+	OnPauseWriting(c *Conn)
+	OnResumeWriting(c *Conn)
+}
+
+// ConnOption configures the connections of Listen and Dial.
+type ConnOption func(*connConfig) error
+
+type connConfig struct {
+	high, low int
+	idle      time.Duration
+	reusePort bool
+}
+
+func defaultConnConfig() connConfig { return connConfig{high: 64 << 10, low: 16 << 10} }
+
+// Watermarks sets the write flow-control thresholds: pause above high
+// unsent bytes, resume at low (0 ≤ low ≤ high). The defaults are 64 KiB
+// and 16 KiB, as in asyncio.
+func Watermarks(high, low int) ConnOption {
+	return func(c *connConfig) error {
+		if low < 0 || high < low {
+			return fmt.Errorf("%w: watermarks high %d, low %d; need 0 ≤ low ≤ high", loom.ErrInvalidArgument, high, low)
+		}
+		c.high, c.low = high, low
+		return nil
+	}
+}
+
+// IdleTimeout closes a connection with ErrIdle when nothing has been read
+// from it for d.
+func IdleTimeout(d time.Duration) ConnOption {
+	return func(c *connConfig) error {
+		if d <= 0 {
+			return fmt.Errorf("%w: idle timeout %v; need more than 0", loom.ErrInvalidArgument, d)
+		}
+		c.idle = d
+		return nil
+	}
+}
+
+// ReusePort sets SO_REUSEPORT on a listener, so that several loops can
+// listen on the same address and the kernel spreads connections over them
+// (Group does this).
+func ReusePort() ConnOption {
+	return func(c *connConfig) error { c.reusePort = true; return nil }
+}
+
+func buildConn(where string, opts []ConnOption) (connConfig, error) {
+	c := defaultConnConfig()
+	for _, o := range opts {
+		if o == nil {
+			return c, fmt.Errorf("%s: %w: nil option", where, loom.ErrInvalidArgument)
+		}
+		if err := o(&c); err != nil {
+			return c, fmt.Errorf("%s: %w", where, err)
+		}
+	}
+	return c, nil
+}
+
+// Listener accepts TCP connections on a loop.
+type Listener struct {
+	l      *Loop
+	fd     int
+	h      Handler
+	cfg    connConfig
+	addr   *net.TCPAddr
+	closed bool
+}
+
+// Listen listens on addr ("127.0.0.1:8080", ":0") and serves each
+// connection accepted with h on the loop (loop only, or before Run).
+func (l *Loop) Listen(addr string, h Handler, opts ...ConnOption) (*Listener, error) {
+	l.checkThread("Listen")
+	if h == nil {
+		return nil, fmt.Errorf("loop.Listen: %w: nil handler", loom.ErrInvalidArgument)
+	}
+	cfg, err := buildConn("loop.Listen", opts)
+	if err != nil {
+		return nil, err
+	}
+	if l.state.Load() >= stateStopping {
+		return nil, ErrLoopClosed
+	}
+	fd, bound, err := listenTCP(addr, cfg.reusePort)
+	if err != nil {
+		return nil, fmt.Errorf("loop.Listen %s: %w", addr, err)
+	}
+	ln := &Listener{l: l, fd: fd, h: h, cfg: cfg, addr: bound}
+	if err := l.p.add(fd, true, false); err != nil {
+		closeFD(fd)
+		return nil, fmt.Errorf("loop.Listen %s: %w", addr, err)
+	}
+	l.fds[fd] = &handle{ln: ln, read: true}
+	return ln, nil
+}
+
+// Addr returns the address the listener is bound to.
+func (ln *Listener) Addr() *net.TCPAddr { return ln.addr }
+
+// Close stops accepting (loop only); open connections stay.
+func (ln *Listener) Close() {
+	ln.l.checkThread("Listener.Close")
+	ln.close()
+}
+
+func (ln *Listener) close() {
+	if ln.closed {
+		return
+	}
+	ln.closed = true
+	_ = ln.l.p.remove(ln.fd)
+	delete(ln.l.fds, ln.fd)
+	closeFD(ln.fd)
+}
+
+// accept takes the waiting connections, a bounded number per turn so that
+// a flood of connects cannot starve the rest of the loop.
+func (ln *Listener) accept() {
+	for range 128 {
+		fd, remote, err := accept(ln.fd)
+		if err != nil {
+			// EAGAIN: none left. Anything else (EMFILE, ECONNABORTED) is
+			// left for the next turn: the listener stays.
+			return
+		}
+		c := ln.l.newConn(fd, ln.h, ln.cfg, remote)
+		if err := ln.l.p.add(fd, true, false); err != nil {
+			closeFD(fd)
+			continue
+		}
+		ln.l.fds[fd] = &handle{conn: c, read: true}
+		ln.l.m.accepted.Add(1)
+		ln.l.m.conns.Add(1)
+		c.open()
+	}
+}
+
+// Dial connects to addr and serves the connection with h on the loop
+// (loop only, or before Run): OnOpen when connected, or OnClose with the
+// error if the connection fails.
+func (l *Loop) Dial(addr string, h Handler, opts ...ConnOption) error {
+	l.checkThread("Dial")
+	if h == nil {
+		return fmt.Errorf("loop.Dial: %w: nil handler", loom.ErrInvalidArgument)
+	}
+	cfg, err := buildConn("loop.Dial", opts)
+	if err != nil {
+		return err
+	}
+	if l.state.Load() >= stateStopping {
+		return ErrLoopClosed
+	}
+	fd, remote, err := dialTCP(addr)
+	if err != nil {
+		return fmt.Errorf("loop.Dial %s: %w", addr, err)
+	}
+	c := l.newConn(fd, h, cfg, remote)
+	c.connecting = true
+	if err := l.p.add(fd, false, true); err != nil {
+		closeFD(fd)
+		return fmt.Errorf("loop.Dial %s: %w", addr, err)
+	}
+	l.fds[fd] = &handle{conn: c, write: true}
+	l.m.conns.Add(1)
+	return nil
+}
+
+// Conn is a TCP connection served by a loop: a transport, in asyncio's
+// words. Its methods are loop only; from another goroutine, Post a
+// function that calls them.
+type Conn struct {
+	l      *Loop
+	fd     int
+	h      Handler
+	fh     FlowHandler
+	cfg    connConfig
+	remote net.Addr
+
+	out        [][]byte // unsent bytes, in chunks
+	outBytes   int
+	dirty      bool // queued for this turn's flush
+	watchOut   bool // EPOLLOUT wanted: the socket was full
+	paused     bool // OnPauseWriting sent, OnResumeWriting not yet
+	readOff    bool // reading paused by the handler
+	closing    bool // close once the output is flushed
+	closed     bool
+	connecting bool
+	lastRead   time.Time
+	idleTimer  *Timer
+
+	// Data is for the handler: state it keeps per connection.
+	Data any
+}
+
+func (l *Loop) newConn(fd int, h Handler, cfg connConfig, remote net.Addr) *Conn {
+	c := &Conn{l: l, fd: fd, h: h, cfg: cfg, remote: remote}
+	c.fh, _ = h.(FlowHandler)
+	return c
+}
+
+func (c *Conn) open() {
+	if c.cfg.idle > 0 {
+		c.lastRead = time.Now()
+		c.armIdle(c.cfg.idle)
+	}
+	c.h.OnOpen(c)
+}
+
+func (c *Conn) armIdle(d time.Duration) {
+	c.idleTimer = c.l.CallLater(d, c.checkIdle)
+}
+
+// checkIdle closes an idle connection, or re-arms for the time left: one
+// timer per connection, moved only when it fires, however busy it is.
+func (c *Conn) checkIdle() {
+	if c.closed {
+		return
+	}
+	if left := c.cfg.idle - time.Since(c.lastRead); left > 0 {
+		c.armIdle(left)
+		return
+	}
+	c.finish(ErrIdle)
+}
+
+// LocalAddr and RemoteAddr return the connection's addresses.
+func (c *Conn) LocalAddr() net.Addr  { return localAddr(c.fd) }
+func (c *Conn) RemoteAddr() net.Addr { return c.remote }
+
+// Loop returns the connection's loop.
+func (c *Conn) Loop() *Loop { return c.l }
+
+// Buffered returns how many written bytes are not yet sent.
+func (c *Conn) Buffered() int { return c.outBytes }
+
+// Write queues b to be sent; the loop sends everything written in one turn
+// with a single writev. b is copied, so the caller may reuse it. Above the
+// high watermark a FlowHandler is told to pause. After Close, Write
+// returns ErrConnClosed.
+func (c *Conn) Write(b []byte) (int, error) {
+	c.l.checkThread("Conn.Write")
+	if c.closed || c.closing {
+		return 0, ErrConnClosed
+	}
+	n := len(b)
+	for len(b) > 0 {
+		var last []byte
+		if k := len(c.out); k > 0 {
+			last = c.out[k-1]
+		}
+		if last == nil || cap(last)-len(last) == 0 {
+			last = c.l.chunk()
+			c.out = append(c.out, last)
+		}
+		m := copy(last[len(last):cap(last)], b)
+		c.out[len(c.out)-1] = last[:len(last)+m]
+		b = b[m:]
+	}
+	c.outBytes += n
+	if !c.dirty && n > 0 {
+		c.dirty = true
+		c.l.dirty = append(c.l.dirty, c)
+	}
+	if !c.paused && c.outBytes > c.cfg.high && c.fh != nil {
+		c.paused = true
+		c.fh.OnPauseWriting(c)
+	}
+	return n, nil
+}
+
+// chunkSize is the size of the write buffers a loop recycles.
+const chunkSize = 16 << 10
+
+func (l *Loop) chunk() []byte {
+	if n := len(l.free); n > 0 {
+		b := l.free[n-1]
+		l.free = l.free[:n-1]
+		return b[:0]
+	}
+	return make([]byte, 0, chunkSize)
+}
+
+func (l *Loop) recycle(b []byte) {
+	if cap(b) == chunkSize && len(l.free) < 1024 {
+		l.free = append(l.free, b[:0])
+	}
+}
+
+// PauseReading stops reading from the connection until ResumeReading: the
+// peer's writes then back up into its socket buffers (read flow control).
+func (c *Conn) PauseReading() {
+	c.l.checkThread("Conn.PauseReading")
+	if !c.readOff && !c.closed {
+		c.readOff = true
+		c.updateInterest()
+	}
+}
+
+// ResumeReading undoes PauseReading.
+func (c *Conn) ResumeReading() {
+	c.l.checkThread("Conn.ResumeReading")
+	if c.readOff && !c.closed {
+		c.readOff = false
+		c.updateInterest()
+	}
+}
+
+func (c *Conn) updateInterest() {
+	_ = c.l.p.modify(c.fd, !c.readOff && !c.connecting, c.watchOut || c.connecting)
+}
+
+// Close closes the connection once what was written has been sent; OnClose
+// follows with a nil error. Calling it again does nothing.
+func (c *Conn) Close() {
+	c.l.checkThread("Conn.Close")
+	if c.closed || c.closing {
+		return
+	}
+	c.closing = true
+	if c.outBytes == 0 {
+		c.finish(nil)
+	}
+}
+
+// Abort closes the connection at once, dropping unsent bytes; OnClose
+// follows with ErrConnClosed.
+func (c *Conn) Abort() {
+	c.l.checkThread("Conn.Abort")
+	c.finish(ErrConnClosed)
+}
+
+func (c *Conn) onEvent(readable, writable, hangup bool) {
+	if c.connecting {
+		if writable || hangup {
+			c.connected()
+		}
+		return
+	}
+	if (readable || hangup) && !c.readOff {
+		c.read()
+	}
+	if writable && !c.closed {
+		c.flush()
+	}
+}
+
+func (c *Conn) connected() {
+	if err := socketError(c.fd); err != nil {
+		c.finish(err)
+		return
+	}
+	c.connecting = false
+	c.updateInterest()
+	c.open()
+}
+
+// read reads once: the loop is level-triggered, so more data comes back on
+// the next turn, and one busy connection cannot hold the loop.
+func (c *Conn) read() {
+	n, err := readFD(c.fd, c.l.readBuf)
+	switch {
+	case n > 0:
+		c.l.m.bytesIn.Add(uint64(n))
+		if c.cfg.idle > 0 {
+			c.lastRead = time.Now()
+		}
+		c.h.OnData(c, c.l.readBuf[:n])
+	case err == nil: // end of stream: the peer closed or half-closed
+		c.readOff = true
+		if c.outBytes == 0 {
+			c.finish(nil)
+			return
+		}
+		c.closing = true // send what is queued, then close
+		c.updateInterest()
+	case isAgain(err):
+	default:
+		c.finish(err)
+	}
+}
+
+// flush sends the queued chunks with one writev.
+func (c *Conn) flush() {
+	c.dirty = false
+	if c.closed || c.outBytes == 0 {
+		return
+	}
+	iov := c.out
+	if len(iov) > 1024 {
+		iov = iov[:1024]
+	}
+	c.l.m.writeCalls.Add(1) // before the bytes can reach the peer
+	n, err := writevFD(c.fd, iov)
+	if err != nil && !isAgain(err) {
+		c.finish(err)
+		return
+	}
+	if n > 0 {
+		c.l.m.bytesOut.Add(uint64(n))
+		c.outBytes -= n
+		for n > 0 {
+			if n >= len(c.out[0]) {
+				n -= len(c.out[0])
+				c.l.recycle(c.out[0])
+				c.out[0] = nil
+				c.out = c.out[1:]
+				continue
+			}
+			c.out[0] = c.out[0][n:]
+			n = 0
+		}
+		if len(c.out) == 0 {
+			c.out = nil
+		}
+	}
+	if want := c.outBytes > 0; want != c.watchOut {
+		c.watchOut = want
+		c.updateInterest()
+	}
+	if c.paused && c.outBytes <= c.cfg.low {
+		c.paused = false
+		c.fh.OnResumeWriting(c)
+	}
+	if c.closing && c.outBytes == 0 && !c.closed {
+		c.finish(nil)
+	}
+}
+
+// finish closes the socket and tells the handler, once.
+func (c *Conn) finish(err error) {
+	if c.closed {
+		return
+	}
+	c.closed = true
+	_ = c.l.p.remove(c.fd)
+	delete(c.l.fds, c.fd)
+	closeFD(c.fd)
+	c.l.m.conns.Add(-1)
+	if c.idleTimer != nil {
+		c.idleTimer.Cancel()
+	}
+	for _, b := range c.out {
+		c.l.recycle(b)
+	}
+	c.out, c.outBytes = nil, 0
+	c.h.OnClose(c, err)
+}
+
+// flushWrites sends what each connection was given this turn. A flush may
+// resume a producer that writes again; those writes go out in another
+// round, a few rounds at most, then on the next turn.
+func (l *Loop) flushWrites() {
+	for range 4 {
+		if len(l.dirty) == 0 {
+			return
+		}
+		batch := l.dirty
+		l.dirty = l.dirtySpare[:0]
+		for i, c := range batch {
+			batch[i] = nil
+			if c.dirty {
+				c.flush()
+			}
+		}
+		l.dirtySpare = batch[:0]
+	}
+}

@@ -93,5 +93,3 @@ func (p *poller) close() {
 	unix.Close(p.wakefd)
 	unix.Close(p.epfd)
 }
-
-const pollerName = "epoll"

@@ -15,5 +15,3 @@ func (p *poller) wait(int, func(int, bool, bool, bool)) error {
 }
 func (p *poller) wake()  {}
 func (p *poller) close() {}
-
-const pollerName = "none"

@@ -215,6 +215,7 @@ type Conn struct {
 	paused     bool // OnPauseWriting sent, OnResumeWriting not yet
 	readOff    bool // reading paused by the handler
 	closing    bool // close once the output is flushed
+	writeShut  bool // half-close once the output is flushed
 	closed     bool
 	connecting bool
 	lastRead   time.Time
@@ -271,7 +272,7 @@ func (c *Conn) Buffered() int { return c.outBytes }
 // returns ErrConnClosed.
 func (c *Conn) Write(b []byte) (int, error) {
 	c.l.checkThread("Conn.Write")
-	if c.closed || c.closing {
+	if c.closed || c.closing || c.writeShut {
 		return 0, ErrConnClosed
 	}
 	n := len(b)
@@ -351,6 +352,21 @@ func (c *Conn) Close() {
 	c.closing = true
 	if c.outBytes == 0 {
 		c.finish(nil)
+	}
+}
+
+// CloseWrite half-closes the connection once what was written has been
+// sent, like asyncio's write_eof: the peer reads end of stream, and may
+// still send; OnData goes on until it closes its side. Write fails after
+// it.
+func (c *Conn) CloseWrite() {
+	c.l.checkThread("Conn.CloseWrite")
+	if c.closed || c.closing || c.writeShut {
+		return
+	}
+	c.writeShut = true
+	if c.outBytes == 0 {
+		_ = shutdownWrite(c.fd)
 	}
 }
 
@@ -452,6 +468,9 @@ func (c *Conn) flush() {
 	if c.paused && c.outBytes <= c.cfg.low {
 		c.paused = false
 		c.fh.OnResumeWriting(c)
+	}
+	if c.outBytes == 0 && c.writeShut && !c.closed {
+		_ = shutdownWrite(c.fd)
 	}
 	if c.closing && c.outBytes == 0 && !c.closed {
 		c.finish(nil)

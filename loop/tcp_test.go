@@ -407,3 +407,34 @@ func TestManyCancelledTimersArePurged(t *testing.T) {
 		t.Fatalf("%d timers left after purging", n)
 	}
 }
+
+func TestCloseWriteHalfClosesAfterFlushing(t *testing.T) {
+	l := newLoop(t)
+	h := &funcs{open: func(c *Conn) {
+		_, _ = c.Write([]byte("bye"))
+		c.CloseWrite()
+		if _, err := c.Write([]byte("more")); !errors.Is(err, ErrConnClosed) {
+			t.Errorf("Write after CloseWrite: %v", err)
+		}
+	}, data: func(c *Conn, b []byte) {
+		if string(b) == "still here" {
+			c.Close()
+		}
+	}}
+	ln, _ := l.Listen("127.0.0.1:0", h)
+	stop := running(t, l)
+	defer stop()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	got, err := io.ReadAll(c) // ends at the half-close
+	if err != nil || string(got) != "bye" {
+		t.Fatalf("%q %v", got, err)
+	}
+	_, _ = c.Write([]byte("still here")) // the other direction still works
+	if _, err := c.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("after the server's Close: %v", err)
+	}
+}

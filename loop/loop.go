@@ -71,7 +71,9 @@ type Loop struct {
 	fds             map[int]*handle
 	dirty           []*Conn
 	dirtySpare      []*Conn
-	free            [][]byte // spare write chunks
+	arena           []byte   // this turn's writes; see Conn.Write
+	arenaGen        uint64   // bumped when the arena is reset or replaced
+	iov             [][]byte // scratch for writev
 
 	m metrics
 }

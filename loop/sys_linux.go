@@ -72,34 +72,42 @@ func listenTCP(addr string, reusePort bool) (int, *net.TCPAddr, error) {
 	return fd, tcpAddr(bound), nil
 }
 
-// accept takes one connection, non-blocking; errAgain when none is waiting.
-func accept(fd int) (int, *net.TCPAddr, error) {
-	nfd, sa, err := unix.Accept4(fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+// accept takes one connection, non-blocking; EAGAIN when none is waiting.
+func accept(fd int) (int, error) {
+	nfd, _, err := unix.Accept4(fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 	if err != nil {
-		return -1, nil, err
+		return -1, err
 	}
 	_ = unix.SetsockoptInt(nfd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-	return nfd, tcpAddr(sa), nil
+	return nfd, nil
+}
+
+func remoteAddr(fd int) *net.TCPAddr {
+	sa, err := unix.Getpeername(fd)
+	if err != nil {
+		return nil
+	}
+	return tcpAddr(sa)
 }
 
 // dialTCP starts a non-blocking connect; the socket becomes writable when
 // it completes, and socketError then says how.
-func dialTCP(addr string) (int, *net.TCPAddr, error) {
+func dialTCP(addr string) (int, error) {
 	a, err := net.ResolveTCPAddr("tcp", addr)
 	if err != nil {
-		return -1, nil, err
+		return -1, err
 	}
 	sa, family := sockaddr(a)
 	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
 	if err != nil {
-		return -1, nil, os.NewSyscallError("socket", err)
+		return -1, os.NewSyscallError("socket", err)
 	}
 	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	if err := unix.Connect(fd, sa); err != nil && err != unix.EINPROGRESS {
 		unix.Close(fd)
-		return -1, nil, os.NewSyscallError("connect", err)
+		return -1, os.NewSyscallError("connect", err)
 	}
-	return fd, a, nil
+	return fd, nil
 }
 
 func socketError(fd int) error {

@@ -149,18 +149,19 @@ func (ln *Listener) close() {
 // a flood of connects cannot starve the rest of the loop.
 func (ln *Listener) accept() {
 	for range 128 {
-		fd, remote, err := accept(ln.fd)
+		fd, err := accept(ln.fd)
 		if err != nil {
 			// EAGAIN: none left. Anything else (EMFILE, ECONNABORTED) is
 			// left for the next turn: the listener stays.
 			return
 		}
-		c := ln.l.newConn(fd, ln.h, ln.cfg, remote)
+		c := ln.l.newConn(fd, ln.h, &ln.cfg)
 		if err := ln.l.p.add(fd, true, false); err != nil {
 			closeFD(fd)
 			continue
 		}
-		ln.l.fds[fd] = &handle{conn: c, read: true}
+		c.hd = handle{conn: c, read: true}
+		ln.l.fds[fd] = &c.hd
 		ln.l.m.accepted.Add(1)
 		ln.l.m.conns.Add(1)
 		c.open()
@@ -182,17 +183,18 @@ func (l *Loop) Dial(addr string, h Handler, opts ...ConnOption) error {
 	if l.state.Load() >= stateStopping {
 		return ErrLoopClosed
 	}
-	fd, remote, err := dialTCP(addr)
+	fd, err := dialTCP(addr)
 	if err != nil {
 		return fmt.Errorf("loop.Dial %s: %w", addr, err)
 	}
-	c := l.newConn(fd, h, cfg, remote)
+	c := l.newConn(fd, h, &cfg)
 	c.connecting = true
 	if err := l.p.add(fd, false, true); err != nil {
 		closeFD(fd)
 		return fmt.Errorf("loop.Dial %s: %w", addr, err)
 	}
-	l.fds[fd] = &handle{conn: c, write: true}
+	c.hd = handle{conn: c, write: true}
+	l.fds[fd] = &c.hd
 	l.m.conns.Add(1)
 	return nil
 }
@@ -201,14 +203,17 @@ func (l *Loop) Dial(addr string, h Handler, opts ...ConnOption) error {
 // words. Its methods are loop only; from another goroutine, Post a
 // function that calls them.
 type Conn struct {
-	l      *Loop
-	fd     int
-	h      Handler
-	fh     FlowHandler
-	cfg    connConfig
-	remote net.Addr
+	l   *Loop
+	fd  int
+	h   Handler
+	cfg *connConfig // shared by the connections of a listener
 
-	out        [][]byte // unsent bytes, in chunks
+	backlog    []byte   // unsent bytes the socket would not take, from backlog[off:]
+	off        int      //
+	segs       [][]byte // this turn's writes, staged in the loop's arena
+	arenaGen   uint64   // which arena segs[len-1] is in, to extend it
+	arenaStart int
+	arenaEnd   int
 	outBytes   int
 	dirty      bool // queued for this turn's flush
 	watchOut   bool // EPOLLOUT wanted: the socket was full
@@ -218,22 +223,22 @@ type Conn struct {
 	writeShut  bool // half-close once the output is flushed
 	closed     bool
 	connecting bool
-	lastRead   time.Time
+	lastRead   int64 // UnixNano of the last read, with an idle timeout
 	idleTimer  *Timer
+
+	hd handle // the loop's entry for the descriptor: one allocation per connection
 
 	// Data is for the handler: state it keeps per connection.
 	Data any
 }
 
-func (l *Loop) newConn(fd int, h Handler, cfg connConfig, remote net.Addr) *Conn {
-	c := &Conn{l: l, fd: fd, h: h, cfg: cfg, remote: remote}
-	c.fh, _ = h.(FlowHandler)
-	return c
+func (l *Loop) newConn(fd int, h Handler, cfg *connConfig) *Conn {
+	return &Conn{l: l, fd: fd, h: h, cfg: cfg}
 }
 
 func (c *Conn) open() {
 	if c.cfg.idle > 0 {
-		c.lastRead = time.Now()
+		c.lastRead = time.Now().UnixNano()
 		c.armIdle(c.cfg.idle)
 	}
 	c.h.OnOpen(c)
@@ -249,7 +254,7 @@ func (c *Conn) checkIdle() {
 	if c.closed {
 		return
 	}
-	if left := c.cfg.idle - time.Since(c.lastRead); left > 0 {
+	if left := c.cfg.idle - time.Duration(time.Now().UnixNano()-c.lastRead); left > 0 {
 		c.armIdle(left)
 		return
 	}
@@ -258,7 +263,7 @@ func (c *Conn) checkIdle() {
 
 // LocalAddr and RemoteAddr return the connection's addresses.
 func (c *Conn) LocalAddr() net.Addr  { return localAddr(c.fd) }
-func (c *Conn) RemoteAddr() net.Addr { return c.remote }
+func (c *Conn) RemoteAddr() net.Addr { return remoteAddr(c.fd) }
 
 // Loop returns the connection's loop.
 func (c *Conn) Loop() *Loop { return c.l }
@@ -268,55 +273,64 @@ func (c *Conn) Buffered() int { return c.outBytes }
 
 // Write queues b to be sent; the loop sends everything written in one turn
 // with a single writev. b is copied, so the caller may reuse it. Above the
-// high watermark a FlowHandler is told to pause. After Close, Write
-// returns ErrConnClosed.
+// high watermark a FlowHandler is told to pause. After Close or
+// CloseWrite, Write returns ErrConnClosed.
 func (c *Conn) Write(b []byte) (int, error) {
 	c.l.checkThread("Conn.Write")
 	if c.closed || c.closing || c.writeShut {
 		return 0, ErrConnClosed
 	}
 	n := len(b)
-	for len(b) > 0 {
-		var last []byte
-		if k := len(c.out); k > 0 {
-			last = c.out[k-1]
-		}
-		if last == nil || cap(last)-len(last) == 0 {
-			last = c.l.chunk()
-			c.out = append(c.out, last)
-		}
-		m := copy(last[len(last):cap(last)], b)
-		c.out[len(c.out)-1] = last[:len(last)+m]
-		b = b[m:]
+	if n == 0 {
+		return 0, nil
 	}
+	l := c.l
+	if len(l.arena)+n > cap(l.arena) {
+		// Segments already handed out keep the old array alive; the
+		// new writes go to a fresh one.
+		l.arena = make([]byte, 0, max(2*cap(l.arena), arenaMin, n))
+		l.arenaGen++
+	}
+	start := len(l.arena)
+	l.arena = append(l.arena, b...)
+	end := len(l.arena)
+	if k := len(c.segs); k > 0 && c.arenaGen == l.arenaGen && c.arenaEnd == start {
+		c.segs[k-1] = l.arena[c.arenaStart:end:end] // the same writer again: extend
+	} else {
+		c.segs = append(c.segs, l.arena[start:end:end])
+		c.arenaStart = start
+	}
+	c.arenaGen, c.arenaEnd = l.arenaGen, end
 	c.outBytes += n
-	if !c.dirty && n > 0 {
+	if !c.dirty {
 		c.dirty = true
-		c.l.dirty = append(c.l.dirty, c)
+		l.dirty = append(l.dirty, c)
 	}
-	if !c.paused && c.outBytes > c.cfg.high && c.fh != nil {
-		c.paused = true
-		c.fh.OnPauseWriting(c)
+	if !c.paused && c.outBytes > c.cfg.high {
+		if fh, ok := c.h.(FlowHandler); ok {
+			c.paused = true
+			fh.OnPauseWriting(c)
+		}
 	}
 	return n, nil
 }
 
-// chunkSize is the size of the write buffers a loop recycles.
-const chunkSize = 16 << 10
+// arenaMin is the smallest staging arena a loop keeps. Writes of one turn
+// are staged in the loop's arena, not in per-connection buffers: a
+// connection that is answered within the turn never owns a buffer, which
+// keeps idle connections small and saves an allocation per write. Only
+// what the socket would not take (a slow reader) is copied into the
+// connection's own backlog.
+const arenaMin = 64 << 10
 
-func (l *Loop) chunk() []byte {
-	if n := len(l.free); n > 0 {
-		b := l.free[n-1]
-		l.free = l.free[:n-1]
-		return b[:0]
+// keep moves c's staged segments into its own backlog, before the loop
+// reuses its arena.
+func (c *Conn) keep() {
+	for i, seg := range c.segs {
+		c.backlog = append(c.backlog, seg...)
+		c.segs[i] = nil
 	}
-	return make([]byte, 0, chunkSize)
-}
-
-func (l *Loop) recycle(b []byte) {
-	if cap(b) == chunkSize && len(l.free) < 1024 {
-		l.free = append(l.free, b[:0])
-	}
+	c.segs = c.segs[:0]
 }
 
 // PauseReading stops reading from the connection until ResumeReading: the
@@ -410,7 +424,7 @@ func (c *Conn) read() {
 	case n > 0:
 		c.l.m.bytesIn.Add(uint64(n))
 		if c.cfg.idle > 0 {
-			c.lastRead = time.Now()
+			c.lastRead = time.Now().UnixNano()
 		}
 		c.h.OnData(c, c.l.readBuf[:n])
 	case err == nil: // end of stream: the peer closed or half-closed
@@ -427,39 +441,56 @@ func (c *Conn) read() {
 	}
 }
 
-// flush sends the queued chunks with one writev.
+// flush sends the backlog and the staged segments with one writev.
 func (c *Conn) flush() {
 	c.dirty = false
 	if c.closed || c.outBytes == 0 {
 		return
 	}
-	iov := c.out
+	l := c.l
+	iov := l.iov[:0]
+	if len(c.backlog) > c.off {
+		iov = append(iov, c.backlog[c.off:])
+	}
+	iov = append(iov, c.segs...)
 	if len(iov) > 1024 {
 		iov = iov[:1024]
 	}
-	c.l.m.writeCalls.Add(1) // before the bytes can reach the peer
+	l.m.writeCalls.Add(1) // before the bytes can reach the peer
 	n, err := writevFD(c.fd, iov)
+	clear(iov)
+	l.iov = iov[:0]
 	if err != nil && !isAgain(err) {
 		c.finish(err)
 		return
 	}
 	if n > 0 {
-		c.l.m.bytesOut.Add(uint64(n))
+		l.m.bytesOut.Add(uint64(n))
 		c.outBytes -= n
+		if k := min(n, len(c.backlog)-c.off); k > 0 {
+			c.off += k
+			n -= k
+		}
 		for n > 0 {
-			if n >= len(c.out[0]) {
-				n -= len(c.out[0])
-				c.l.recycle(c.out[0])
-				c.out[0] = nil
-				c.out = c.out[1:]
+			if n >= len(c.segs[0]) {
+				n -= len(c.segs[0])
+				c.segs = c.segs[1:]
 				continue
 			}
-			c.out[0] = c.out[0][n:]
+			c.segs[0] = c.segs[0][n:]
 			n = 0
 		}
-		if len(c.out) == 0 {
-			c.out = nil
+	}
+	if c.off == len(c.backlog) {
+		c.backlog, c.off = c.backlog[:0], 0
+		if cap(c.backlog) > 64<<10 {
+			c.backlog = nil // a burst is over: give its memory back
 		}
+	}
+	if len(c.segs) > 0 {
+		c.keep() // the socket is full: the rest waits in c's own backlog
+	} else {
+		c.segs = c.segs[:0]
 	}
 	if want := c.outBytes > 0; want != c.watchOut {
 		c.watchOut = want
@@ -467,7 +498,7 @@ func (c *Conn) flush() {
 	}
 	if c.paused && c.outBytes <= c.cfg.low {
 		c.paused = false
-		c.fh.OnResumeWriting(c)
+		c.h.(FlowHandler).OnResumeWriting(c)
 	}
 	if c.outBytes == 0 && c.writeShut && !c.closed {
 		_ = shutdownWrite(c.fd)
@@ -490,10 +521,7 @@ func (c *Conn) finish(err error) {
 	if c.idleTimer != nil {
 		c.idleTimer.Cancel()
 	}
-	for _, b := range c.out {
-		c.l.recycle(b)
-	}
-	c.out, c.outBytes = nil, 0
+	c.segs, c.backlog, c.outBytes = nil, nil, 0
 	c.h.OnClose(c, err)
 }
 
@@ -515,4 +543,11 @@ func (l *Loop) flushWrites() {
 		}
 		l.dirtySpare = batch[:0]
 	}
+	// Connections still waiting for a flush keep their bytes; then the
+	// arena is free again.
+	for _, c := range l.dirty {
+		c.keep()
+	}
+	l.arena = l.arena[:0]
+	l.arenaGen++
 }

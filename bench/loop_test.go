@@ -79,6 +79,21 @@ func startStdEcho() (string, func(), error) {
 	}, nil
 }
 
+// quietLog keeps gnet's start-up lines out of the benchmark output, where
+// they would break benchstat's parsing.
+type quietLog struct{}
+
+func (quietLog) Debugf(string, ...any) {}
+func (quietLog) Infof(string, ...any)  {}
+func (quietLog) Warnf(string, ...any)  {}
+func (quietLog) Errorf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "gnet: "+format+"\n", args...)
+}
+func (quietLog) Fatalf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "gnet: "+format+"\n", args...)
+	os.Exit(1)
+}
+
 type gnetEcho struct {
 	gnet.BuiltinEventEngine
 	eng chan gnet.Engine
@@ -108,7 +123,7 @@ func startGnetEcho() (string, func(), error) {
 	h := &gnetEcho{eng: make(chan gnet.Engine, 1)}
 	errc := make(chan error, 1)
 	go func() {
-		errc <- gnet.Run(h, "tcp://"+addr, gnet.WithMulticore(true), gnet.WithReusePort(true))
+		errc <- gnet.Run(h, "tcp://"+addr, gnet.WithMulticore(true), gnet.WithReusePort(true), gnet.WithLogger(quietLog{}))
 	}()
 	select {
 	case eng := <-h.eng:

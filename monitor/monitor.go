@@ -353,4 +353,3 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 func (h *handler) runtime(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, readRuntime())
 }
-

@@ -18,12 +18,14 @@ import (
 
 	"loom"
 	"loom/internal/registry"
+	"loom/monitor"
 )
 
 type demoConfig struct {
 	pages       int
 	concurrency int
 	timeout     time.Duration
+	monitor     string // address to serve the monitor on, if any
 }
 
 func newDemo() *cobra.Command {
@@ -46,6 +48,7 @@ background progress reporter, and the registry shows what ran.`,
 	cmd.Flags().IntVar(&c.pages, "pages", 200, "how many pages to crawl")
 	cmd.Flags().IntVar(&c.concurrency, "concurrency", 16, "how many fetches at once")
 	cmd.Flags().DurationVar(&c.timeout, "timeout", 200*time.Millisecond, "timeout per request")
+	cmd.Flags().StringVar(&c.monitor, "monitor", "", "serve the monitor on this address (e.g. 127.0.0.1:9190) and keep it up after the crawl until Ctrl-C")
 	return cmd
 }
 
@@ -117,6 +120,13 @@ type pageResult struct {
 }
 
 func runDemo(ctx context.Context, out io.Writer, c demoConfig) error {
+	if c.monitor != "" {
+		stopMonitor, err := startMonitor(ctx, out, c.monitor)
+		if err != nil {
+			return err
+		}
+		defer stopMonitor()
+	}
 	start := time.Now()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -220,6 +230,11 @@ func runDemo(ctx context.Context, out io.Writer, c demoConfig) error {
 	if bgErr != nil {
 		return fmt.Errorf("background tasks: %w", bgErr)
 	}
+	if c.monitor != "" && ctx.Err() == nil {
+		fmt.Fprintf(out, "\ncrawl done; the monitor stays up on http://%s (try: loom top %s). Ctrl-C to quit.\n", c.monitor, c.monitor)
+		<-ctx.Done()
+		return nil
+	}
 	if ctx.Err() != nil {
 		return context.Cause(ctx)
 	}
@@ -227,4 +242,24 @@ func runDemo(ctx context.Context, out io.Writer, c demoConfig) error {
 		return crawlErr
 	}
 	return nil
+}
+
+// startMonitor serves the monitor on addr as a task of its own, and returns
+// the function that stops it.
+func startMonitor(ctx context.Context, out io.Writer, addr string) (func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("monitor: %w", err)
+	}
+	fmt.Fprintf(out, "monitor: http://%s\n", ln.Addr())
+	mctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	task := loom.Go(mctx, "monitor", func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, monitor.ServeListener(ctx, ln)
+	})
+	return func() {
+		cancel()
+		if _, err := task.Wait(context.Background()); err != nil {
+			fmt.Fprintln(out, "monitor:", err)
+		}
+	}, nil
 }

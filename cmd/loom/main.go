@@ -1,8 +1,10 @@
 // Command loom runs loom's demo and tools.
 //
 //	loom demo    run the task runtime end to end against a local server
+//	             (--monitor ADDR serves the monitor while it runs)
+//	loom top     watch a program's monitor: tasks, pools, loops, breakers
 //
-// Later commands (fetch, serve, top) arrive with the packages they use.
+// Later commands (fetch, serve) arrive with the packages they use.
 package main
 
 import (
@@ -31,6 +33,6 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newDemo())
+	root.AddCommand(newDemo(), newTop())
 	return root
 }

@@ -1,0 +1,369 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/spf13/cobra"
+
+	"loom/monitor"
+)
+
+func newTop() *cobra.Command {
+	var once, asJSON bool
+	var interval time.Duration
+	var token string
+	cmd := &cobra.Command{
+		Use:   "top [ADDR]",
+		Short: "Watch a running program's tasks, pools, loops and breakers (like tokio-console)",
+		Long: `top connects to a loom monitor (default ` + monitor.DefaultAddr + `) and shows its
+tasks as a live, sortable list, with a detail view (stack) and cancel, and
+views of the pools, queues, primitives, policies and loops. With --once it
+prints one snapshot, as text or --json, for scripts.
+
+Keys: tab switch view, s change sort, up/down move, enter details and
+stack, c cancel the selected task (asks first), esc back, q quit.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			addr := monitor.DefaultAddr
+			if len(args) == 1 {
+				addr = args[0]
+			}
+			if interval <= 0 {
+				return fmt.Errorf("--interval must be positive")
+			}
+			base := addr
+			if !strings.Contains(base, "://") {
+				base = "http://" + base
+			}
+			c := &topClient{base: strings.TrimRight(base, "/"), token: token, http: newHTTPClient()}
+			if once {
+				snap, err := c.snapshot(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					enc := json.NewEncoder(cmd.OutOrStdout())
+					enc.SetIndent("", "  ")
+					return enc.Encode(snap)
+				}
+				printSnapshot(cmd.OutOrStdout(), c.base, snap)
+				return nil
+			}
+			m := newTopModel(c, interval)
+			_, err := tea.NewProgram(m, tea.WithAltScreen(), tea.WithContext(cmd.Context())).Run()
+			if err == tea.ErrProgramKilled && cmd.Context().Err() != nil {
+				return nil
+			}
+			return err
+		},
+	}
+	cmd.Flags().BoolVar(&once, "once", false, "print one snapshot and exit")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "with --once, print the snapshot as JSON")
+	cmd.Flags().DurationVar(&interval, "interval", time.Second, "refresh interval")
+	cmd.Flags().StringVar(&token, "token", "", "token for cancel, when the monitor listens beyond loopback")
+	return cmd
+}
+
+func newHTTPClient() *http.Client { return &http.Client{Timeout: 5 * time.Second} }
+
+// topClient talks to a monitor.
+type topClient struct {
+	base  string
+	token string
+	http  *http.Client
+}
+
+func (c *topClient) snapshot(ctx context.Context) (monitor.Snapshot, error) {
+	var snap monitor.Snapshot
+	req, err := http.NewRequestWithContext(ctx, "GET", c.base+"/api/snapshot", nil)
+	if err != nil {
+		return snap, err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return snap, fmt.Errorf("no monitor at %s: %w", c.base, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return snap, fmt.Errorf("monitor at %s: %s", c.base, resp.Status)
+	}
+	return snap, json.NewDecoder(resp.Body).Decode(&snap)
+}
+
+func (c *topClient) stack(ctx context.Context, id uint64) (string, error) {
+	req, _ := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("%s/api/tasks/%d/stack", c.base, id), nil)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}
+
+func (c *topClient) cancel(ctx context.Context, id uint64) error {
+	req, _ := http.NewRequestWithContext(ctx, "POST", fmt.Sprintf("%s/api/tasks/%d/cancel", c.base, id), nil)
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var e struct{ Error string }
+		_ = json.NewDecoder(resp.Body).Decode(&e)
+		return fmt.Errorf("%s: %s", resp.Status, e.Error)
+	}
+	return nil
+}
+
+func ageString(s float64) string {
+	d := time.Duration(s * float64(time.Second))
+	switch {
+	case d >= time.Hour:
+		return fmt.Sprintf("%.1fh", d.Hours())
+	case d >= time.Minute:
+		return fmt.Sprintf("%.1fm", d.Minutes())
+	}
+	return d.Round(time.Millisecond).String()
+}
+
+// printSnapshot writes a snapshot as text, for --once.
+func printSnapshot(out io.Writer, base string, s monitor.Snapshot) {
+	rt := s.Runtime
+	fmt.Fprintf(out, "loom top  %s  %s  goroutines %d  sched latency p99 %v  gc pause p99 %v\n\n",
+		base, s.Time.Format(time.TimeOnly), rt.Goroutines, rt.SchedLatencyP99, rt.GCPauseP99)
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "TASKS (%d live)\n", len(s.Tasks))
+	fmt.Fprintln(tw, "  ID\tKIND\tSTATE\tAGE\tPARENT\tNAME\tWHERE")
+	for _, t := range s.Tasks {
+		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%d\t%s\t%s\n", t.ID, t.Kind, t.State, ageString(t.AgeSeconds), t.Parent, t.Name, t.Location)
+	}
+	tw.Flush()
+	fmt.Fprintf(tw, "\nRESOURCES (%d)\n", len(s.Resources))
+	fmt.Fprintln(tw, "  ID\tKIND\tNAME\tFIGURES\tWAITING")
+	for _, r := range s.Resources {
+		stats := make([]string, len(r.Stats))
+		for i, st := range r.Stats {
+			stats[i] = fmt.Sprintf("%s=%.4g", st.Name, st.Value)
+		}
+		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%v\n", r.ID, r.Kind, r.Name, strings.Join(stats, " "), r.Waiters)
+	}
+	tw.Flush()
+	fmt.Fprintf(tw, "\nRECENT TERMINATIONS (%d)\n", len(s.Terminated))
+	fmt.Fprintln(tw, "  ID\tKIND\tSTATE\tNAME\tERROR")
+	for _, t := range s.Terminated[:min(len(s.Terminated), 20)] {
+		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%.70s\n", t.ID, t.Kind, t.State, t.Name, oneLine(t.Err))
+	}
+	tw.Flush()
+	if len(s.Events) > 0 {
+		fmt.Fprintf(out, "\nDEBUG EVENTS (%d)\n", len(s.Events))
+		for _, e := range s.Events[max(0, len(s.Events)-10):] {
+			fmt.Fprintf(out, "  %s  %s  %s\n", e.Time.Format(time.TimeOnly), e.Check, e.Message)
+		}
+	}
+}
+
+// oneLine flattens a multi-line error (a joined error, a panic with its
+// stack) for a table row.
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// The interactive view.
+
+type (
+	snapMsg struct {
+		snap monitor.Snapshot
+		err  error
+	}
+	stackMsg  string
+	cancelMsg struct {
+		id  uint64
+		err error
+	}
+	tickMsg struct{}
+)
+
+const (
+	viewTasks = iota
+	viewResources
+	viewEvents
+	viewCount
+)
+
+var sortNames = []string{"id", "age", "state", "name"}
+
+type topModel struct {
+	c        *topClient
+	interval time.Duration
+	snap     monitor.Snapshot
+	err      error
+	view     int
+	sortBy   int
+	cursor   int
+	detail   *monitor.Task
+	stack    string
+	confirm  bool
+	status   string
+	width    int
+	height   int
+}
+
+func newTopModel(c *topClient, interval time.Duration) *topModel {
+	return &topModel{c: c, interval: interval, height: 40, width: 120}
+}
+
+func (m *topModel) fetch() tea.Msg {
+	snap, err := m.c.snapshot(context.Background())
+	return snapMsg{snap, err}
+}
+
+func (m *topModel) Init() tea.Cmd { return m.fetch }
+
+// tasks returns the live tasks in the current order.
+func (m *topModel) tasks() []monitor.Task {
+	ts := append([]monitor.Task(nil), m.snap.Tasks...)
+	sort.SliceStable(ts, func(i, j int) bool {
+		switch sortNames[m.sortBy] {
+		case "age":
+			return ts[i].AgeSeconds > ts[j].AgeSeconds
+		case "state":
+			return ts[i].State < ts[j].State
+		case "name":
+			return ts[i].Name < ts[j].Name
+		}
+		return ts[i].ID < ts[j].ID
+	})
+	return ts
+}
+
+func (m *topModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		m.width, m.height = msg.Width, msg.Height
+	case snapMsg:
+		m.snap, m.err = msg.snap, msg.err
+		return m, tea.Tick(m.interval, func(time.Time) tea.Msg { return tickMsg{} })
+	case tickMsg:
+		return m, m.fetch
+	case stackMsg:
+		m.stack = string(msg)
+	case cancelMsg:
+		if msg.err != nil {
+			m.status = fmt.Sprintf("cancel %d: %v", msg.id, msg.err)
+		} else {
+			m.status = fmt.Sprintf("cancelled task %d", msg.id)
+		}
+		return m, m.fetch
+	case tea.KeyMsg:
+		return m.key(msg.String())
+	}
+	return m, nil
+}
+
+func (m *topModel) key(k string) (tea.Model, tea.Cmd) {
+	if m.confirm {
+		m.confirm = false
+		if k == "y" && m.detail != nil {
+			id := m.detail.ID
+			return m, func() tea.Msg { return cancelMsg{id, m.c.cancel(context.Background(), id)} }
+		}
+		m.status = "not cancelled"
+		return m, nil
+	}
+	switch k {
+	case "q", "ctrl+c":
+		return m, tea.Quit
+	case "tab":
+		m.view = (m.view + 1) % viewCount
+		m.cursor, m.detail = 0, nil
+	case "s":
+		m.sortBy = (m.sortBy + 1) % len(sortNames)
+	case "up", "k":
+		m.cursor = max(m.cursor-1, 0)
+	case "down", "j":
+		m.cursor++
+	case "esc":
+		m.detail, m.stack = nil, ""
+	case "enter":
+		if ts := m.tasks(); m.view == viewTasks && m.cursor < len(ts) {
+			t := ts[m.cursor]
+			m.detail, m.stack = &t, "loading…"
+			return m, func() tea.Msg {
+				s, err := m.c.stack(context.Background(), t.ID)
+				if err != nil {
+					s = err.Error()
+				}
+				return stackMsg(s)
+			}
+		}
+	case "c":
+		if ts := m.tasks(); m.view == viewTasks {
+			if m.detail == nil && m.cursor < len(ts) {
+				t := ts[m.cursor]
+				m.detail = &t
+			}
+			if m.detail != nil {
+				m.confirm = true
+				m.status = fmt.Sprintf("cancel task %d %q? (y/n)", m.detail.ID, m.detail.Name)
+			}
+		}
+	}
+	return m, nil
+}
+
+func (m *topModel) View() string {
+	var b strings.Builder
+	rt := m.snap.Runtime
+	fmt.Fprintf(&b, "loom top  %s  goroutines %d  sched p99 %v  gc p99 %v  [%s]  sort: %s\n",
+		m.c.base, rt.Goroutines, rt.SchedLatencyP99, rt.GCPauseP99,
+		[]string{"tasks", "resources", "events"}[m.view], sortNames[m.sortBy])
+	if m.err != nil {
+		fmt.Fprintf(&b, "error: %v\n", m.err)
+	}
+	if m.status != "" {
+		fmt.Fprintln(&b, m.status)
+	}
+	b.WriteString("\n")
+	rows := max(m.height-6, 5)
+	switch {
+	case m.detail != nil && m.view == viewTasks:
+		t := m.detail
+		fmt.Fprintf(&b, "task %d  %s %q  state %s  age %s  parent %d\ncreated at %s\n\n%s\n",
+			t.ID, t.Kind, t.Name, t.State, ageString(t.AgeSeconds), t.Parent, t.Location, m.stack)
+	case m.view == viewTasks:
+		ts := m.tasks()
+		m.cursor = min(m.cursor, max(len(ts)-1, 0))
+		fmt.Fprintf(&b, "  %-8s %-6s %-10s %-9s %-24s %s\n", "ID", "KIND", "STATE", "AGE", "NAME", "WHERE")
+		for i, t := range ts[:min(len(ts), rows)] {
+			mark := " "
+			if i == m.cursor {
+				mark = ">"
+			}
+			fmt.Fprintf(&b, "%s %-8d %-6s %-10s %-9s %-24.24s %s\n", mark, t.ID, t.Kind, t.State, ageString(t.AgeSeconds), t.Name, t.Location)
+		}
+	case m.view == viewResources:
+		for _, r := range m.snap.Resources[:min(len(m.snap.Resources), rows)] {
+			stats := make([]string, len(r.Stats))
+			for i, st := range r.Stats {
+				stats[i] = fmt.Sprintf("%s=%.4g", st.Name, st.Value)
+			}
+			fmt.Fprintf(&b, "  %-6d %-12s %-20.20s %s\n", r.ID, r.Kind, r.Name, strings.Join(stats, " "))
+		}
+	default:
+		for _, e := range m.snap.Events[max(0, len(m.snap.Events)-rows):] {
+			fmt.Fprintf(&b, "  %s  %-16s %s\n", e.Time.Format(time.TimeOnly), e.Check, e.Message)
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,82 @@
+package monitor
+
+import (
+	"bytes"
+	"context"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"loom"
+)
+
+// chromium finds the browser. Under CI it must be there (scripts/
+// install-chromium.sh puts it there); elsewhere the test is skipped.
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("no chromium under CI: scripts/install-chromium.sh should have installed it")
+	}
+	t.Skip("no chromium; run scripts/install-chromium.sh to run the browser test")
+	return ""
+}
+
+// The page, rendered by a real headless browser, shows the live tasks and
+// resources that its script fetches from the API.
+func TestPageInHeadlessChromium(t *testing.T) {
+	browser := chromium(t)
+	h, err := Handler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	task := loom.Go(context.Background(), "browser-visible-task", func(ctx context.Context) (int, error) {
+		<-ctx.Done()
+		return 0, nil
+	})
+	defer func() { task.Cancel(nil); task.Wait(context.Background()) }()
+	sem := loom.NewSemaphore("browser-visible-semaphore", 3)
+
+	dir := t.TempDir()
+	base := []string{"--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+		"--user-data-dir=" + filepath.Join(dir, "profile"), "--virtual-time-budget=5000", "--window-size=1280,900"}
+	run := func(args ...string) []byte {
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, browser, append(base, args...)...)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("chromium %v: %v\n%s", args, err, stderr.String())
+		}
+		return out
+	}
+
+	dom := string(run("--dump-dom", srv.URL+"/"))
+	for _, want := range []string{"browser-visible-task", "browser-visible-semaphore", "goroutines", "updated"} {
+		if !strings.Contains(dom, want) {
+			t.Fatalf("the rendered page lacks %q:\n%.3000s", want, dom)
+		}
+	}
+	shot := filepath.Join(dir, "monitor.png")
+	run("--screenshot="+shot, srv.URL+"/")
+	png, err := os.ReadFile(shot)
+	if err != nil || len(png) < 10_000 || !bytes.HasPrefix(png, []byte("\x89PNG")) {
+		t.Fatalf("screenshot: %d bytes, %v", len(png), err)
+	}
+	if os.Getenv("LOOM_KEEP_SCREENSHOT") != "" {
+		_ = os.WriteFile(os.Getenv("LOOM_KEEP_SCREENSHOT"), png, 0o644)
+	}
+	_ = sem.Size()
+}

@@ -255,7 +255,7 @@ func TestSemaphoreReportsWaitingTask(t *testing.T) {
 	if r.Kind != "semaphore" || r.Name != "db-conns" || stat(r, "held") != 1 || stat(r, "waiting") != 1 || stat(r, "size") != 1 {
 		t.Fatalf("resource: %+v", r)
 	}
-	if len(r.Waiters) != 1 || r.Waiters[0] != task.ID() {
+	if len(r.Waiters) != 1 || r.Waiters[0].ID != task.ID() || time.Since(r.Waiters[0].Since) > time.Minute {
 		t.Fatalf("waiters %v, want [%d]", r.Waiters, task.ID())
 	}
 	_ = s.Release(1)

@@ -3,6 +3,7 @@ package loom
 import (
 	"context"
 	"sync"
+	"time"
 
 	"loom/internal/registry"
 )
@@ -17,6 +18,7 @@ type waiter[T any] struct {
 	linked     bool
 	ready      chan struct{} // capacity 1: one send per service
 	who        uint64        // node ID of the waiting task or group; 0 if none
+	since      time.Time     // when it started waiting, for the monitor
 	n          int64         // semaphore weight
 	val        T             // an item handed over by a queue
 	err        error         // set when served with an error instead
@@ -48,6 +50,7 @@ type waitList[T any] struct {
 
 func (l *waitList[T]) push(w *waiter[T]) {
 	w.prev, w.next, w.linked = l.tail, nil, true
+	w.since = time.Now()
 	if l.tail != nil {
 		l.tail.next = w
 	} else {
@@ -99,7 +102,7 @@ func wake(ready chan struct{}) {
 // report lists the waiters for the monitor.
 func (l *waitList[T]) report(f *registry.Figures) {
 	for w := l.head; w != nil; w = w.next {
-		f.Waiter(w.who)
+		f.Waiter(w.who, w.since)
 	}
 }
 
@@ -132,7 +135,7 @@ func (wp *waiterPool[T]) get(ctx context.Context) *waiter[T] {
 // put recycles w.
 func (wp *waiterPool[T]) put(w *waiter[T]) {
 	var zero T
-	w.val, w.err, w.n, w.who, w.ready = zero, nil, 0, 0, nil
+	w.val, w.err, w.n, w.who, w.ready, w.since = zero, nil, 0, 0, nil, time.Time{}
 	wp.p.Put(w)
 }
 

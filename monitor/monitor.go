@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	rpprof "runtime/pprof"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -41,8 +42,25 @@ var ErrCancelRefused = errors.New("monitor: cancel refused")
 type Option func(*config) error
 
 type config struct {
-	token   string
-	exposed bool // listens beyond loopback
+	token        string
+	exposed      bool // listens beyond loopback
+	blockedAfter time.Duration
+}
+
+// DefaultBlockedAfter is how long a task must wait on one primitive before
+// the monitor lists it as blocked.
+const DefaultBlockedAfter = time.Second
+
+// WithBlockedAfter sets how long a task must wait on the same primitive
+// (semaphore, lock, queue, ...) to be listed as blocked (default 1s).
+func WithBlockedAfter(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("%w: blocked-after %v; need more than 0", loom.ErrInvalidArgument, d)
+		}
+		c.blockedAfter = d
+		return nil
+	}
 }
 
 // WithToken sets the token that cancel requests must carry, as
@@ -131,7 +149,7 @@ type handler struct {
 }
 
 func newHandler(opts []Option) (*handler, error) {
-	h := &handler{mux: http.NewServeMux(), prom: prometheus.NewRegistry()}
+	h := &handler{mux: http.NewServeMux(), prom: prometheus.NewRegistry(), cfg: config{blockedAfter: DefaultBlockedAfter}}
 	for _, o := range opts {
 		if o == nil {
 			return nil, fmt.Errorf("monitor: %w: nil option", loom.ErrInvalidArgument)
@@ -205,17 +223,45 @@ type Snapshot struct {
 	Terminated []registry.Info         `json:"terminated"`
 	Resources  []registry.ResourceInfo `json:"resources"`
 	Events     []registry.Event        `json:"events"`
-	Runtime    Runtime                 `json:"runtime"`
+	// Blocked lists the tasks that have waited on one primitive for longer
+	// than the blocked-after threshold, longest first.
+	Blocked []Blocked `json:"blocked"`
+	Runtime Runtime   `json:"runtime"`
 }
 
-// TakeSnapshot reads the registry and the Go runtime.
-func TakeSnapshot() Snapshot {
-	return Snapshot{Time: time.Now(), Tasks: tasksNow(), Terminated: registry.Terminated(),
+// Blocked is a task waiting on a primitive for long.
+type Blocked struct {
+	Task           uint64  `json:"task"`
+	TaskName       string  `json:"task_name"`
+	ResourceID     uint64  `json:"resource_id"`
+	Resource       string  `json:"resource"`
+	Kind           string  `json:"kind"`
+	WaitingSeconds float64 `json:"waiting_seconds"`
+}
+
+// TakeSnapshot reads the registry and the Go runtime; tasks that waited
+// longer than blockedAfter on one primitive are listed as blocked.
+func TakeSnapshot(blockedAfter time.Duration) Snapshot {
+	s := Snapshot{Time: time.Now(), Tasks: tasksNow(), Terminated: registry.Terminated(),
 		Resources: registry.Resources(), Events: registry.Events(), Runtime: readRuntime()}
+	names := make(map[uint64]string, len(s.Tasks))
+	for _, t := range s.Tasks {
+		names[t.ID] = t.Name
+	}
+	for _, r := range s.Resources {
+		for _, w := range r.Waiters {
+			if d := s.Time.Sub(w.Since); d >= blockedAfter {
+				s.Blocked = append(s.Blocked, Blocked{Task: w.ID, TaskName: names[w.ID], ResourceID: r.ID,
+					Resource: r.Name, Kind: r.Kind, WaitingSeconds: d.Seconds()})
+			}
+		}
+	}
+	sort.Slice(s.Blocked, func(i, j int) bool { return s.Blocked[i].WaitingSeconds > s.Blocked[j].WaitingSeconds })
+	return s
 }
 
 func (h *handler) snapshot(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, TakeSnapshot())
+	writeJSON(w, http.StatusOK, TakeSnapshot(h.cfg.blockedAfter))
 }
 
 func (h *handler) tasks(w http.ResponseWriter, r *http.Request) {

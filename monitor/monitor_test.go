@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -209,4 +210,32 @@ func TestPageMetricsRuntimeAndPprof(t *testing.T) {
 		t.Fatalf("pprof: %d", code)
 	}
 	_ = q.Len()
+}
+
+// A task waiting on the same semaphore for longer than the threshold is
+// listed as blocked.
+func TestSnapshotListsLongBlockedTasks(t *testing.T) {
+	base := serve(t, WithBlockedAfter(20*time.Millisecond))
+	sem := loom.NewSemaphore("scarce", 1)
+	_ = sem.Acquire(context.Background(), 1)
+	task := loom.Go(context.Background(), "starved", func(ctx context.Context) (int, error) {
+		return 0, sem.Acquire(ctx, 1)
+	})
+	for sem.Waiting() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(30 * time.Millisecond)
+	var snap Snapshot
+	get(t, base+"/api/snapshot", &snap)
+	if len(snap.Blocked) != 1 || snap.Blocked[0].Task != task.ID() || snap.Blocked[0].Resource != "scarce" ||
+		snap.Blocked[0].TaskName != "starved" || snap.Blocked[0].WaitingSeconds < 0.02 {
+		t.Fatalf("blocked: %+v", snap.Blocked)
+	}
+	_ = sem.Release(1)
+	if _, err := task.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Handler(WithBlockedAfter(0)); !errors.Is(err, loom.ErrInvalidArgument) {
+		t.Fatal(err)
+	}
 }

@@ -14,6 +14,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/spf13/cobra"
 
+	"loom/internal/registry"
 	"loom/monitor"
 )
 
@@ -151,6 +152,14 @@ func printSnapshot(out io.Writer, base string, s monitor.Snapshot) {
 		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%d\t%s\t%s\n", t.ID, t.Kind, t.State, ageString(t.AgeSeconds), t.Parent, t.Name, t.Location)
 	}
 	tw.Flush()
+	if len(s.Blocked) > 0 {
+		fmt.Fprintf(tw, "\nBLOCKED (%d waiting long on one primitive)\n", len(s.Blocked))
+		fmt.Fprintln(tw, "  TASK\tNAME\tWAITING ON\tFOR")
+		for _, b := range s.Blocked {
+			fmt.Fprintf(tw, "  %d\t%s\t%s %s\t%s\n", b.Task, b.TaskName, b.Kind, b.Resource, ageString(b.WaitingSeconds))
+		}
+		tw.Flush()
+	}
 	fmt.Fprintf(tw, "\nRESOURCES (%d)\n", len(s.Resources))
 	fmt.Fprintln(tw, "  ID\tKIND\tNAME\tFIGURES\tWAITING")
 	for _, r := range s.Resources {
@@ -158,7 +167,7 @@ func printSnapshot(out io.Writer, base string, s monitor.Snapshot) {
 		for i, st := range r.Stats {
 			stats[i] = fmt.Sprintf("%s=%.4g", st.Name, st.Value)
 		}
-		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%v\n", r.ID, r.Kind, r.Name, strings.Join(stats, " "), r.Waiters)
+		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%v\n", r.ID, r.Kind, r.Name, strings.Join(stats, " "), waiterIDs(r.Waiters))
 	}
 	tw.Flush()
 	fmt.Fprintf(tw, "\nRECENT TERMINATIONS (%d)\n", len(s.Terminated))
@@ -173,6 +182,14 @@ func printSnapshot(out io.Writer, base string, s monitor.Snapshot) {
 			fmt.Fprintf(out, "  %s  %s  %s\n", e.Time.Format(time.TimeOnly), e.Check, e.Message)
 		}
 	}
+}
+
+func waiterIDs(ws []registry.Waiter) []uint64 {
+	ids := make([]uint64, len(ws))
+	for i, w := range ws {
+		ids[i] = w.ID
+	}
+	return ids
 }
 
 // oneLine flattens a multi-line error (a joined error, a panic with its
@@ -333,6 +350,10 @@ func (m *topModel) View() string {
 	}
 	if m.status != "" {
 		fmt.Fprintln(&b, m.status)
+	}
+	if n := len(m.snap.Blocked); n > 0 {
+		bl := m.snap.Blocked[0]
+		fmt.Fprintf(&b, "%d blocked; longest: task %d %q on %s %q for %s\n", n, bl.Task, bl.TaskName, bl.Kind, bl.Resource, ageString(bl.WaitingSeconds))
 	}
 	b.WriteString("\n")
 	rows := max(m.height-6, 5)

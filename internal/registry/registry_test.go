@@ -132,13 +132,13 @@ func TestTrackedResourceIsUnlinkedWhenCollected(t *testing.T) {
 	obj := &thing{n: 7}
 	r := Track(obj, KindQueue, "things", func(p *thing, f *Figures) {
 		f.Stat("n", float64(p.n))
-		f.Waiter(42)
+		f.Waiter(42, time.Now())
 	})
 	var found bool
 	for _, in := range Resources() {
 		if in.ID == r.ID() {
 			found = true
-			if in.Kind != "queue" || in.Name != "things" || len(in.Stats) != 1 || in.Stats[0].Value != 7 || len(in.Waiters) != 1 || in.Waiters[0] != 42 {
+			if in.Kind != "queue" || in.Name != "things" || len(in.Stats) != 1 || in.Stats[0].Value != 7 || len(in.Waiters) != 1 || in.Waiters[0].ID != 42 {
 				t.Fatalf("resource info: %+v", in)
 			}
 		}

@@ -37,15 +37,24 @@ type Stat struct {
 // Figures is what a resource says about itself when the monitor asks.
 type Figures struct {
 	stats   []Stat
-	waiters []uint64
+	waiters []Waiter
+}
+
+// Waiter is one goroutine waiting on a resource: the task or group it
+// belongs to (0 for a goroutine that is not a loom task) and since when.
+type Waiter struct {
+	ID    uint64    `json:"id"`
+	Since time.Time `json:"since"`
 }
 
 // Stat adds a named figure.
 func (r *Figures) Stat(name string, v float64) { r.stats = append(r.stats, Stat{name, v}) }
 
-// Waiter adds a waiting task or group by its node ID; 0 stands for a
-// goroutine that is not a loom task and is counted but not named.
-func (r *Figures) Waiter(id uint64) { r.waiters = append(r.waiters, id) }
+// Waiter adds a waiting task or group by its node ID, waiting since since;
+// ID 0 stands for a goroutine that is not a loom task.
+func (r *Figures) Waiter(id uint64, since time.Time) {
+	r.waiters = append(r.waiters, Waiter{ID: id, Since: since})
+}
 
 // ResourceInfo is a copy of a resource's figures.
 type ResourceInfo struct {
@@ -54,9 +63,9 @@ type ResourceInfo struct {
 	Name    string    `json:"name"`
 	Created time.Time `json:"created"`
 	Stats   []Stat    `json:"stats"`
-	// Waiters lists the IDs of the tasks or groups waiting on the resource,
-	// in the order they wait; 0 is a goroutine that is not a loom task.
-	Waiters []uint64 `json:"waiters,omitempty"`
+	// Waiters lists the tasks or groups waiting on the resource, in the
+	// order they wait.
+	Waiters []Waiter `json:"waiters,omitempty"`
 }
 
 var resources struct {

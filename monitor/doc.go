@@ -11,7 +11,9 @@
 // /api/tasks/{id}/cancel. A monitor listening beyond loopback refuses that
 // unless it was given a token (WithToken), which requests must then carry.
 //
-// Endpoints: / (the page), /api/snapshot (everything at once),
-// /api/tasks, /api/tasks/{id}, /api/tasks/{id}/stack, /api/resources,
-// /api/events, /api/runtime, /metrics, /debug/pprof/.
+// Endpoints: / (the page), /api/snapshot (everything at once, with the
+// long-blocked tasks), /api/tasks, /api/tasks/{id}, /api/tasks/{id}/stack
+// (also /tasks/{id}/stack), POST /api/tasks/{id}/cancel (also
+// /tasks/{id}/cancel), /api/resources, /api/events, /api/runtime,
+// /metrics, /debug/pprof/.
 package monitor

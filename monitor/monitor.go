@@ -166,6 +166,9 @@ func newHandler(opts []Option) (*handler, error) {
 	m.HandleFunc("GET /api/tasks/{id}", h.task)
 	m.HandleFunc("GET /api/tasks/{id}/stack", h.stack)
 	m.HandleFunc("POST /api/tasks/{id}/cancel", h.cancel)
+	// The short forms, as aiomonitor users type them.
+	m.HandleFunc("GET /tasks/{id}/stack", h.stack)
+	m.HandleFunc("POST /tasks/{id}/cancel", h.cancel)
 	m.HandleFunc("GET /api/resources", h.resources)
 	m.HandleFunc("GET /api/events", h.events)
 	m.HandleFunc("GET /api/runtime", h.runtime)

@@ -130,7 +130,12 @@ func TestAPIShowsAndCancelsTasks(t *testing.T) {
 		t.Fatalf("semaphore not among %+v", res.Resources)
 	}
 
-	code, body := post(t, fmt.Sprintf("%s/api/tasks/%d/cancel", base, worker.ID()), "")
+	var short string
+	get(t, fmt.Sprintf("%s/tasks/%d/stack", base, worker.ID()), &short)
+	if !strings.Contains(short, "fetch-page") {
+		t.Fatalf("short stack path:\n%s", short)
+	}
+	code, body := post(t, fmt.Sprintf("%s/tasks/%d/cancel", base, worker.ID()), "")
 	if code != 200 {
 		t.Fatalf("cancel: %d %s", code, body)
 	}

@@ -42,6 +42,8 @@ const (
 	KindRateLimit
 	KindHedge
 	KindLoop
+	KindPipeline
+	KindService
 )
 
 // String returns the kind's name as the monitor shows it.
@@ -81,6 +83,10 @@ func (k Kind) String() string {
 		return "hedge"
 	case KindLoop:
 		return "loop"
+	case KindPipeline:
+		return "pipeline-stage"
+	case KindService:
+		return "service"
 	}
 	return "unknown"
 }

@@ -1,0 +1,612 @@
+// Package pipeline runs data through typed stages, each with its own
+// concurrency, joined by bounded buffers so that a slow stage holds back
+// the ones before it (backpressure) instead of letting memory grow. Stages
+// keep input order or not (Ordered), batch items by size or time (Batch),
+// and either stop the pipeline at the first error, skip failing items, or
+// collect their errors (OnError). Streams come in and go out as iter.Seq;
+// Merge and Broadcast fan in and out.
+//
+// Every stage runs as tasks of one loom.Group, so a pipeline is structured:
+// Wait returns only when every stage has ended, cancellation reaches every
+// stage, and a panic in a stage becomes an error. Each stage registers with
+// the monitor with its counts.
+//
+// When not to use it: a single loop with a loom.Group and WithLimit is
+// simpler for one stage of work.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"loom"
+	"loom/internal/registry"
+)
+
+// ErrorPolicy says what a stage does when its function fails on an item.
+type ErrorPolicy uint8
+
+const (
+	// Stop cancels the whole pipeline at the first error: Wait returns it.
+	Stop ErrorPolicy = iota
+	// Skip drops the failing item and goes on; the stage counts it.
+	Skip
+	// Collect drops the failing item and goes on; Wait returns every such
+	// error, joined.
+	Collect
+)
+
+// Pipeline is one run of stages. Create it with New, add a source with From
+// and stages with Map, Filter, Batch, Merge or Broadcast, consume the last
+// stream with Items (or ToSlice), then call Wait.
+type Pipeline struct {
+	name   string
+	g      *loom.Group
+	ctx    context.Context
+	parent context.Context
+	cut    atomic.Bool // a stage stopped because the pipeline was cancelled
+	mu    sync.Mutex
+	errs  []error
+	err   error // a bad argument found while building
+	ended atomic.Bool
+}
+
+// New returns an empty pipeline whose stages run under ctx.
+func New(ctx context.Context, name string) *Pipeline {
+	p := &Pipeline{name: name}
+	if ctx == nil {
+		p.err = fmt.Errorf("pipeline.New: %w: nil context", loom.ErrInvalidArgument)
+		ctx = context.Background()
+	}
+	p.parent = ctx
+	p.g = loom.NewGroup(ctx, loom.WithName("pipeline "+name))
+	p.ctx = p.g.Context()
+	return p
+}
+
+// spawn runs fn as a task of the pipeline. If the pipeline takes no more
+// tasks (it failed or was cancelled while being built), it calls refused
+// instead, which closes the stage's outputs so that nothing downstream
+// waits for ever.
+func (p *Pipeline) spawn(name string, fn func(context.Context) error, refused func()) bool {
+	if err := p.g.Go(name, fn); err != nil {
+		if refused != nil {
+			refused()
+		}
+		return false
+	}
+	return true
+}
+
+func (p *Pipeline) fail(err error) {
+	p.mu.Lock()
+	if p.err == nil {
+		p.err = err
+	}
+	p.mu.Unlock()
+	p.g.Cancel(err)
+}
+
+func (p *Pipeline) collect(err error) {
+	p.mu.Lock()
+	p.errs = append(p.errs, err)
+	p.mu.Unlock()
+}
+
+// Wait waits for every stage to end and returns what went wrong: a bad
+// argument, the first error of a Stop stage (with the cancellation it
+// caused), the errors of Collect stages joined, or the context's cause if
+// the pipeline was cancelled from outside. A pipeline whose output was not
+// consumed to the end is cancelled by Wait, so Wait always returns.
+func (p *Pipeline) Wait() error {
+	gerr := p.g.Wait()
+	p.ended.Store(true)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	errs := append([]error{p.err}, p.errs...)
+	switch {
+	case p.err == nil && gerr != nil:
+		errs = append(errs, gerr)
+	case p.err == nil && p.cut.Load() && p.parent.Err() != nil:
+		errs = append(errs, context.Cause(p.parent)) // cancelled from outside
+	}
+	return errors.Join(errs...)
+}
+
+// Stream is the output of a stage: items of type T flowing to the next.
+type Stream[T any] struct {
+	p  *Pipeline
+	ch chan T
+}
+
+// Pipeline returns the pipeline the stream belongs to.
+func (s *Stream[T]) Pipeline() *Pipeline { return s.p }
+
+// Option configures a stage.
+type Option func(*stage) error
+
+type stage struct {
+	workers int
+	buffer  int
+	ordered bool
+	policy  ErrorPolicy
+
+	in, out, failed, busy atomic.Int64
+}
+
+// Workers runs the stage's function on n items at once (at least 1; the
+// default is 1).
+func Workers(n int) Option {
+	return func(s *stage) error {
+		if n < 1 {
+			return fmt.Errorf("%w: %d workers; need at least 1", loom.ErrInvalidArgument, n)
+		}
+		s.workers = n
+		return nil
+	}
+}
+
+// Buffer sets how many finished items may wait for the next stage (at
+// least 0; the default is the number of workers). When it is full, the
+// stage waits: backpressure.
+func Buffer(n int) Option {
+	return func(s *stage) error {
+		if n < 0 {
+			return fmt.Errorf("%w: buffer %d is negative", loom.ErrInvalidArgument, n)
+		}
+		s.buffer = n
+		return nil
+	}
+}
+
+// Ordered makes the stage emit its results in the order of its input,
+// whatever order its workers finish in. It holds at most workers+buffer
+// items in flight.
+func Ordered() Option { return func(s *stage) error { s.ordered = true; return nil } }
+
+// OnError sets the stage's error policy (default Stop).
+func OnError(policy ErrorPolicy) Option {
+	return func(s *stage) error {
+		if policy > Collect {
+			return fmt.Errorf("%w: unknown error policy %d", loom.ErrInvalidArgument, policy)
+		}
+		s.policy = policy
+		return nil
+	}
+}
+
+func (p *Pipeline) newStage(name string, opts []Option) (*stage, error) {
+	st := &stage{workers: 1, buffer: -1}
+	for _, o := range opts {
+		if o == nil {
+			return nil, fmt.Errorf("pipeline stage %q: %w: nil option", name, loom.ErrInvalidArgument)
+		}
+		if err := o(st); err != nil {
+			return nil, fmt.Errorf("pipeline stage %q: %w", name, err)
+		}
+	}
+	if st.buffer < 0 {
+		st.buffer = st.workers
+	}
+	registry.Track(st, registry.KindPipeline, p.name+"/"+name, (*stage).report)
+	return st, nil
+}
+
+func (st *stage) report(f *registry.Figures) {
+	f.Stat("in", float64(st.in.Load()))
+	f.Stat("out", float64(st.out.Load()))
+	f.Stat("failed", float64(st.failed.Load()))
+	f.Stat("busy_workers", float64(st.busy.Load()))
+	f.Stat("workers", float64(st.workers))
+}
+
+// send delivers v downstream, or reports that the pipeline was cancelled.
+func send[T any](p *Pipeline, ctx context.Context, ch chan<- T, v T) bool {
+	select {
+	case ch <- v:
+		return true
+	case <-ctx.Done():
+		p.cut.Store(true)
+		return false
+	}
+}
+
+// From starts a pipeline with the items of seq, read by one task.
+func From[T any](p *Pipeline, seq iter.Seq[T], opts ...Option) *Stream[T] {
+	st, err := p.newStage("source", opts)
+	if err != nil {
+		p.fail(err)
+		st = &stage{workers: 1, buffer: 1}
+	}
+	out := &Stream[T]{p: p, ch: make(chan T, st.buffer)}
+	if seq == nil {
+		p.fail(fmt.Errorf("pipeline.From: %w: nil sequence", loom.ErrInvalidArgument))
+		close(out.ch)
+		return out
+	}
+	p.spawn("source", func(ctx context.Context) error {
+		defer close(out.ch)
+		for v := range seq {
+			st.in.Add(1)
+			if !send(p, ctx, out.ch, v) {
+				return nil
+			}
+			st.out.Add(1)
+		}
+		return nil
+	}, func() { close(out.ch) })
+	return out
+}
+
+// Map runs fn on every item of in, with the stage's workers, and streams
+// the results. What happens when fn fails depends on OnError.
+func Map[In, Out any](in *Stream[In], name string, fn func(ctx context.Context, v In) (Out, error), opts ...Option) *Stream[Out] {
+	p := in.p
+	st, err := p.newStage(name, opts)
+	if err == nil && fn == nil {
+		err = fmt.Errorf("pipeline stage %q: %w: nil function", name, loom.ErrInvalidArgument)
+	}
+	out := &Stream[Out]{p: p}
+	if err != nil {
+		p.fail(err)
+		out.ch = make(chan Out)
+		close(out.ch)
+		go drain(in.ch)
+		return out
+	}
+	out.ch = make(chan Out, st.buffer)
+	apply := func(ctx context.Context, v In) (Out, bool, error) {
+		st.in.Add(1)
+		st.busy.Add(1)
+		r, err := fn(ctx, v)
+		st.busy.Add(-1)
+		if err == nil {
+			return r, true, nil
+		}
+		st.failed.Add(1)
+		err = fmt.Errorf("pipeline stage %q: %w", name, err)
+		switch st.policy {
+		case Stop:
+			return r, false, err
+		case Collect:
+			p.collect(err)
+		}
+		return r, false, nil
+	}
+	if st.ordered && st.workers > 1 {
+		mapOrdered(p, st, name, in.ch, out.ch, apply)
+		return out
+	}
+	// The closer starts first: if the pipeline takes no more tasks, the
+	// stage closes its output at once.
+	var wg sync.WaitGroup
+	wg.Add(1)
+	if !p.spawn(name+" closer", func(context.Context) error {
+		wg.Wait()
+		close(out.ch)
+		return nil
+	}, func() { close(out.ch); go drain(in.ch) }) {
+		return out
+	}
+	for i := range st.workers {
+		wg.Add(1)
+		p.spawn(fmt.Sprintf("%s#%d", name, i), func(ctx context.Context) error {
+			defer wg.Done()
+			for v := range in.ch {
+				r, ok, err := apply(ctx, v)
+				if err != nil {
+					return err
+				}
+				if ok {
+					if !send(p, ctx, out.ch, r) {
+						return nil
+					}
+					st.out.Add(1)
+				}
+			}
+			return nil
+		}, wg.Done)
+	}
+	wg.Done()
+	return out
+}
+
+// drain empties a channel whose stage could not start, so that the stage
+// before it can finish.
+func drain[T any](ch <-chan T) {
+	for range ch {
+	}
+}
+
+// mapOrdered runs apply with several workers and emits in input order: a
+// dispatcher numbers the items, workers run them, and a reorderer emits
+// them by number. A token per item in flight bounds what waits for an
+// earlier, slower item.
+func mapOrdered[In, Out any](p *Pipeline, st *stage, name string, in <-chan In, out chan<- Out, apply func(context.Context, In) (Out, bool, error)) {
+	type job struct {
+		seq int
+		v   In
+	}
+	type result struct {
+		seq int
+		v   Out
+		ok  bool
+	}
+	window := st.workers + st.buffer
+	tokens := make(chan struct{}, window)
+	jobs := make(chan job)
+	results := make(chan result, window)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	// Start from the end, so that a refusal closes every channel downstream.
+	if !p.spawn(name+" reorder", func(ctx context.Context) error {
+		defer close(out)
+		pending := map[int]result{}
+		next := 0
+		for r := range results {
+			pending[r.seq] = r
+			for {
+				r, ok := pending[next]
+				if !ok {
+					break
+				}
+				delete(pending, next)
+				next++
+				<-tokens
+				if r.ok {
+					if !send(p, ctx, out, r.v) {
+						go drain(results)
+						return nil
+					}
+					st.out.Add(1)
+				}
+			}
+		}
+		return nil
+	}, func() { close(out); go drain(in) }) {
+		return
+	}
+	if !p.spawn(name+" closer", func(context.Context) error {
+		wg.Wait()
+		close(results)
+		return nil
+	}, func() { close(results); go drain(in) }) {
+		return
+	}
+	p.spawn(name+" dispatch", func(ctx context.Context) error {
+		defer close(jobs)
+		seq := 0
+		for v := range in {
+			select {
+			case tokens <- struct{}{}:
+			case <-ctx.Done():
+				return nil
+			}
+			if !send(p, ctx, jobs, job{seq, v}) {
+				return nil
+			}
+			seq++
+		}
+		return nil
+	}, func() { close(jobs); go drain(in) })
+	for i := range st.workers {
+		wg.Add(1)
+		p.spawn(fmt.Sprintf("%s#%d", name, i), func(ctx context.Context) error {
+			defer wg.Done()
+			for j := range jobs {
+				r, ok, err := apply(ctx, j.v)
+				if err != nil {
+					go drain(jobs)
+					return err
+				}
+				results <- result{j.seq, r, ok} // room: at most window in flight
+			}
+			return nil
+		}, wg.Done)
+	}
+	wg.Done()
+}
+
+// Filter keeps the items of in for which keep returns true.
+func Filter[T any](in *Stream[T], name string, keep func(v T) bool, opts ...Option) *Stream[T] {
+	if keep == nil {
+		in.p.fail(fmt.Errorf("pipeline stage %q: %w: nil function", name, loom.ErrInvalidArgument))
+	}
+	return FlatMap(in, name, func(_ context.Context, v T) ([]T, error) {
+		if keep != nil && keep(v) {
+			return []T{v}, nil
+		}
+		return nil, nil
+	}, opts...)
+}
+
+// FlatMap runs fn on every item and streams each item of its result, in
+// order.
+func FlatMap[In, Out any](in *Stream[In], name string, fn func(ctx context.Context, v In) ([]Out, error), opts ...Option) *Stream[Out] {
+	return Flatten(Map(in, name, fn, opts...), name+" flatten")
+}
+
+// Flatten streams the items of each slice of in, in order.
+func Flatten[T any](in *Stream[[]T], name string) *Stream[T] {
+	p := in.p
+	out := &Stream[T]{p: p, ch: make(chan T, cap(in.ch))}
+	p.spawn(name, func(ctx context.Context) error {
+		defer close(out.ch)
+		for vs := range in.ch {
+			for _, v := range vs {
+				if !send(p, ctx, out.ch, v) {
+					go drain(in.ch)
+					return nil
+				}
+			}
+		}
+		return nil
+	}, func() { close(out.ch); go drain(in.ch) })
+	return out
+}
+
+// Batch groups the items of in into slices of up to size items, emitting a
+// batch when it is full or when maxWait has passed since its first item
+// (maxWait 0: only when full, and at the end).
+func Batch[T any](in *Stream[T], name string, size int, maxWait time.Duration) *Stream[[]T] {
+	p := in.p
+	out := &Stream[[]T]{p: p, ch: make(chan []T, 1)}
+	if size < 1 || maxWait < 0 {
+		p.fail(fmt.Errorf("pipeline stage %q: %w: batch size %d, max wait %v", name, loom.ErrInvalidArgument, size, maxWait))
+		close(out.ch)
+		go drain(in.ch)
+		return out
+	}
+	p.spawn(name, func(ctx context.Context) error {
+		defer close(out.ch)
+		var batch []T
+		var timer *time.Timer
+		var expired <-chan time.Time
+		emit := func() bool {
+			if timer != nil {
+				timer.Stop()
+				expired = nil
+			}
+			if len(batch) == 0 {
+				return true
+			}
+			b := batch
+			batch = nil
+			return send(p, ctx, out.ch, b)
+		}
+		for {
+			select {
+			case v, ok := <-in.ch:
+				if !ok {
+					emit()
+					return nil
+				}
+				batch = append(batch, v)
+				if len(batch) == 1 && maxWait > 0 {
+					if timer == nil {
+						timer = time.NewTimer(maxWait)
+					} else {
+						timer.Reset(maxWait)
+					}
+					expired = timer.C
+				}
+				if len(batch) >= size && !emit() {
+					go drain(in.ch)
+					return nil
+				}
+			case <-expired:
+				expired = nil
+				if !emit() {
+					go drain(in.ch)
+					return nil
+				}
+			case <-ctx.Done():
+				p.cut.Store(true)
+				go drain(in.ch)
+				return nil
+			}
+		}
+	}, func() { close(out.ch); go drain(in.ch) })
+	return out
+}
+
+// Merge joins streams of one pipeline into one (fan-in), in no particular
+// order.
+func Merge[T any](name string, streams ...*Stream[T]) *Stream[T] {
+	if len(streams) == 0 {
+		panic("pipeline.Merge: no streams") // a programming error, found at build time
+	}
+	p := streams[0].p
+	out := &Stream[T]{p: p, ch: make(chan T, len(streams))}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	if !p.spawn(name+" closer", func(context.Context) error {
+		wg.Wait()
+		close(out.ch)
+		return nil
+	}, func() {
+		close(out.ch)
+		for _, s := range streams {
+			go drain(s.ch)
+		}
+	}) {
+		return out
+	}
+	for i, s := range streams {
+		wg.Add(1)
+		p.spawn(fmt.Sprintf("%s#%d", name, i), func(ctx context.Context) error {
+			defer wg.Done()
+			for v := range s.ch {
+				if !send(p, ctx, out.ch, v) {
+					go drain(s.ch)
+					return nil
+				}
+			}
+			return nil
+		}, func() { wg.Done(); go drain(s.ch) })
+	}
+	wg.Done()
+	return out
+}
+
+// Broadcast sends every item of in to each of n streams (fan-out to
+// several consumers). The slowest consumer sets the pace.
+func Broadcast[T any](in *Stream[T], name string, n int) []*Stream[T] {
+	p := in.p
+	if n < 1 {
+		p.fail(fmt.Errorf("pipeline stage %q: %w: broadcast to %d streams", name, loom.ErrInvalidArgument, n))
+		n = 1
+	}
+	outs := make([]*Stream[T], n)
+	for i := range outs {
+		outs[i] = &Stream[T]{p: p, ch: make(chan T, cap(in.ch))}
+	}
+	closeAll := func() {
+		for _, o := range outs {
+			close(o.ch)
+		}
+	}
+	p.spawn(name, func(ctx context.Context) error {
+		defer closeAll()
+		for v := range in.ch {
+			for _, o := range outs {
+				if !send(p, ctx, o.ch, v) {
+					go drain(in.ch)
+					return nil
+				}
+			}
+		}
+		return nil
+	}, func() { closeAll(); go drain(in.ch) })
+	return outs
+}
+
+// Items returns the stream's items as an iterator, for the end of the
+// pipeline. Breaking out of the loop early cancels the pipeline (Wait then
+// returns nil for that cancellation). Iterate it once.
+func (s *Stream[T]) Items() iter.Seq[T] {
+	return func(yield func(T) bool) {
+		for v := range s.ch {
+			if !yield(v) {
+				s.p.g.Cancel(nil)
+				drain(s.ch)
+				return
+			}
+		}
+	}
+}
+
+// ToSlice gathers the stream's items into a slice, then waits for the
+// pipeline and returns its error.
+func ToSlice[T any](s *Stream[T]) ([]T, error) {
+	var out []T
+	for v := range s.Items() {
+		out = append(out, v)
+	}
+	return out, s.p.Wait()
+}

@@ -1,0 +1,245 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"loom"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func count(n int) func(yield func(int) bool) {
+	return func(yield func(int) bool) {
+		for i := range n {
+			if !yield(i) {
+				return
+			}
+		}
+	}
+}
+
+func TestMapUnorderedGetsEverything(t *testing.T) {
+	p := New(context.Background(), "squares")
+	sq := Map(From(p, count(200)), "square", func(_ context.Context, v int) (int, error) { return v * v, nil }, Workers(8))
+	got, err := ToSlice(sq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(got)
+	for i, v := range got {
+		if v != i*i {
+			t.Fatalf("got[%d] = %d", i, v)
+		}
+	}
+	if len(got) != 200 {
+		t.Fatalf("%d results", len(got))
+	}
+}
+
+func TestOrderedKeepsInputOrder(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := New(context.Background(), "ordered")
+		out := Map(From(p, count(50)), "slow", func(_ context.Context, v int) (string, error) {
+			time.Sleep(time.Duration((v*7)%5) * time.Millisecond) // finish out of order
+			return strconv.Itoa(v), nil
+		}, Workers(4), Ordered())
+		got, err := ToSlice(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, s := range got {
+			if s != strconv.Itoa(i) {
+				t.Fatalf("position %d holds %s", i, s)
+			}
+		}
+	})
+}
+
+// A slow consumer holds the source back: only the buffers' worth is ever
+// pulled ahead.
+func TestBackpressureBoundsWhatIsInFlight(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var pulled atomic.Int64
+		src := func(yield func(int) bool) {
+			for i := range 1000 {
+				pulled.Add(1)
+				if !yield(i) {
+					return
+				}
+			}
+		}
+		p := New(context.Background(), "bp")
+		s := Map(From(p, src, Buffer(2)), "inc", func(_ context.Context, v int) (int, error) { return v + 1, nil }, Workers(2), Buffer(2))
+		consumed := 0
+		maxAhead := int64(0)
+		for range s.Items() {
+			consumed++
+			time.Sleep(time.Millisecond)
+			synctest.Wait()
+			maxAhead = max(maxAhead, pulled.Load()-int64(consumed))
+		}
+		if err := p.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		// source buffer 2 + one held by the source + 2 workers + stage buffer 2
+		if consumed != 1000 || maxAhead > 8 {
+			t.Fatalf("consumed %d, the source ran %d ahead", consumed, maxAhead)
+		}
+	})
+}
+
+func TestErrorPolicies(t *testing.T) {
+	failOdd := func(_ context.Context, v int) (int, error) {
+		if v%2 == 1 {
+			return 0, fmt.Errorf("odd %d", v)
+		}
+		return v, nil
+	}
+	// Stop: the first error cancels everything.
+	var pulled atomic.Int64
+	src := func(yield func(int) bool) {
+		for i := range 100000 {
+			pulled.Add(1)
+			if !yield(i) {
+				return
+			}
+		}
+	}
+	p := New(context.Background(), "stop")
+	_, err := ToSlice(Map(From(p, src), "odd", failOdd))
+	if err == nil || !errors.Is(err, err) || pulled.Load() > 1000 {
+		t.Fatalf("stop: %v after pulling %d", err, pulled.Load())
+	}
+	// Skip: failing items vanish, the run succeeds.
+	p = New(context.Background(), "skip")
+	got, err := ToSlice(Map(From(p, count(10)), "odd", failOdd, OnError(Skip)))
+	slices.Sort(got)
+	if err != nil || !slices.Equal(got, []int{0, 2, 4, 6, 8}) {
+		t.Fatalf("skip: %v %v", got, err)
+	}
+	// Collect: every error comes back.
+	p = New(context.Background(), "collect")
+	got, err = ToSlice(Map(From(p, count(10)), "odd", failOdd, OnError(Collect), Workers(3)))
+	if len(got) != 5 || err == nil || strings(err) != 5 {
+		t.Fatalf("collect: %v %v", got, err)
+	}
+}
+
+// strings counts the errors joined in err.
+func strings(err error) int {
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return 1
+	}
+	n := 0
+	for _, e := range j.Unwrap() {
+		if e != nil {
+			n += strings(e)
+		}
+	}
+	return n
+}
+
+func TestBatchBySizeAndTime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := New(context.Background(), "batch")
+		src := func(yield func(int) bool) {
+			for i := range 7 {
+				if i == 5 {
+					time.Sleep(time.Second) // a pause: the partial batch goes out on time
+				}
+				if !yield(i) {
+					return
+				}
+			}
+		}
+		got, err := ToSlice(Batch(From(p, src), "batch", 3, 100*time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := [][]int{{0, 1, 2}, {3, 4}, {5, 6}}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("batches %v, want %v", got, want)
+		}
+	})
+}
+
+func TestFanOutFanInFilterFlatMap(t *testing.T) {
+	p := New(context.Background(), "fan")
+	outs := Broadcast(From(p, count(10)), "copy", 2)
+	evens := Filter(outs[0], "evens", func(v int) bool { return v%2 == 0 })
+	tens := FlatMap(outs[1], "tens", func(_ context.Context, v int) ([]int, error) { return []int{v * 10, v*10 + 1}, nil })
+	got, err := ToSlice(Merge("merge", evens, tens))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(got)
+	want := []int{0, 2, 4, 6, 8}
+	for i := range 10 {
+		want = append(want, i*10, i*10+1)
+	}
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("got %v\nwant %v", got, want)
+	}
+}
+
+func TestEarlyBreakAndOutsideCancel(t *testing.T) {
+	p := New(context.Background(), "early")
+	s := Map(From(p, count(1_000_000)), "id", func(_ context.Context, v int) (int, error) { return v, nil }, Workers(4))
+	n := 0
+	for range s.Items() {
+		if n++; n == 10 {
+			break
+		}
+	}
+	if err := p.Wait(); err != nil {
+		t.Fatalf("early break: %v", err)
+	}
+
+	ctx, cancel := context.WithCancelCause(context.Background())
+	cause := errors.New("shutting down")
+	p = New(ctx, "outside")
+	s = Map(From(p, count(1_000_000)), "id", func(ctx context.Context, v int) (int, error) {
+		if v == 100 {
+			cancel(cause)
+		}
+		return v, nil
+	})
+	for range s.Items() {
+	}
+	if err := p.Wait(); !errors.Is(err, cause) {
+		t.Fatalf("outside cancel: %v", err)
+	}
+}
+
+func TestPanicAndBadArguments(t *testing.T) {
+	p := New(context.Background(), "panic")
+	_, err := ToSlice(Map(From(p, count(3)), "boom", func(context.Context, int) (int, error) { panic("bad item") }))
+	var pe *loom.PanicError
+	if !errors.As(err, &pe) {
+		t.Fatalf("panic: %v", err)
+	}
+	for name, build := range map[string]func(p *Pipeline) *Stream[int]{
+		"workers": func(p *Pipeline) *Stream[int] { return Map(From(p, count(3)), "x", func(_ context.Context, v int) (int, error) { return v, nil }, Workers(0)) },
+		"buffer":  func(p *Pipeline) *Stream[int] { return Map(From(p, count(3)), "x", func(_ context.Context, v int) (int, error) { return v, nil }, Buffer(-1)) },
+		"nil fn":  func(p *Pipeline) *Stream[int] { return Map[int, int](From(p, count(3)), "x", nil) },
+		"nil seq": func(p *Pipeline) *Stream[int] { return From[int](p, nil) },
+		"batch":   func(p *Pipeline) *Stream[int] { return Flatten(Batch(From(p, count(3)), "b", 0, 0), "f") },
+	} {
+		p := New(context.Background(), name)
+		if _, err := ToSlice(build(p)); !errors.Is(err, loom.ErrInvalidArgument) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}

@@ -50,10 +50,10 @@ type Pipeline struct {
 	ctx    context.Context
 	parent context.Context
 	cut    atomic.Bool // a stage stopped because the pipeline was cancelled
-	mu    sync.Mutex
-	errs  []error
-	err   error // a bad argument found while building
-	ended atomic.Bool
+	mu     sync.Mutex
+	errs   []error
+	err    error // a bad argument found while building
+	ended  atomic.Bool
 }
 
 // New returns an empty pipeline whose stages run under ctx.

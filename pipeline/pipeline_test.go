@@ -231,8 +231,12 @@ func TestPanicAndBadArguments(t *testing.T) {
 		t.Fatalf("panic: %v", err)
 	}
 	for name, build := range map[string]func(p *Pipeline) *Stream[int]{
-		"workers": func(p *Pipeline) *Stream[int] { return Map(From(p, count(3)), "x", func(_ context.Context, v int) (int, error) { return v, nil }, Workers(0)) },
-		"buffer":  func(p *Pipeline) *Stream[int] { return Map(From(p, count(3)), "x", func(_ context.Context, v int) (int, error) { return v, nil }, Buffer(-1)) },
+		"workers": func(p *Pipeline) *Stream[int] {
+			return Map(From(p, count(3)), "x", func(_ context.Context, v int) (int, error) { return v, nil }, Workers(0))
+		},
+		"buffer": func(p *Pipeline) *Stream[int] {
+			return Map(From(p, count(3)), "x", func(_ context.Context, v int) (int, error) { return v, nil }, Buffer(-1))
+		},
 		"nil fn":  func(p *Pipeline) *Stream[int] { return Map[int, int](From(p, count(3)), "x", nil) },
 		"nil seq": func(p *Pipeline) *Stream[int] { return From[int](p, nil) },
 		"batch":   func(p *Pipeline) *Stream[int] { return Flatten(Batch(From(p, count(3)), "b", 0, 0), "f") },

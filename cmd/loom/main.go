@@ -3,8 +3,9 @@
 //	loom demo    run the task runtime end to end against a local server
 //	             (--monitor ADDR serves the monitor while it runs)
 //	loom top     watch a program's monitor: tasks, pools, loops, breakers
+//	loom fetch   fetch many URLs politely and resumably, as JSON lines
 //
-// Later commands (fetch, serve) arrive with the packages they use.
+// loom serve arrives next.
 package main
 
 import (
@@ -33,6 +34,6 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newDemo(), newTop())
+	root.AddCommand(newDemo(), newTop(), newFetch())
 	return root
 }

@@ -1,46 +1,17 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
-	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"net/url"
 	"os"
-	"regexp"
-	"slices"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"loom"
-	"loom/pipeline"
-	"loom/policy"
-	"loom/pool"
+	fetcher "loom/internal/fetch"
 )
 
-type fetchConfig struct {
-	concurrency int
-	perHost     int
-	rate        float64
-	timeout     time.Duration
-	retries     int
-	maxBody     int64
-	out         string
-	progress    bool
-}
-
 func newFetch() *cobra.Command {
-	var c fetchConfig
+	var c fetcher.Config
 	cmd := &cobra.Command{
 		Use:   "fetch [URLS-FILE|-]",
 		Short: "Fetch many URLs politely and resumably, writing one JSON line per URL",
@@ -57,9 +28,9 @@ and the run goes on.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch {
-			case c.concurrency < 1 || c.perHost < 1:
+			case c.Concurrency < 1 || c.PerHost < 1:
 				return fmt.Errorf("--concurrency and --per-host must be at least 1")
-			case c.timeout <= 0 || c.retries < 0 || c.maxBody < 1 || c.rate < 0:
+			case c.Timeout <= 0 || c.Retries < 0 || c.MaxBody < 1 || c.Rate < 0:
 				return fmt.Errorf("--timeout and --max-body must be positive, --retries and --rate not negative")
 			}
 			in := cmd.InOrStdin()
@@ -71,307 +42,17 @@ and the run goes on.`,
 				defer f.Close()
 				in = f
 			}
-			return runFetch(cmd.Context(), in, cmd.OutOrStdout(), cmd.ErrOrStderr(), c)
+			return fetcher.Run(cmd.Context(), in, cmd.OutOrStdout(), cmd.ErrOrStderr(), c)
 		},
 	}
 	f := cmd.Flags()
-	f.IntVar(&c.concurrency, "concurrency", 64, "requests in flight at most")
-	f.IntVar(&c.perHost, "per-host", 4, "requests in flight per host at most")
-	f.Float64Var(&c.rate, "rate", 0, "requests per second per host (0: no limit)")
-	f.DurationVar(&c.timeout, "timeout", 10*time.Second, "timeout per request")
-	f.IntVar(&c.retries, "retries", 3, "retries per URL after the first attempt")
-	f.Int64Var(&c.maxBody, "max-body", 10<<20, "largest body to accept, in bytes")
-	f.StringVar(&c.out, "out", "", "append results to this file and skip the URLs already in it (resume)")
-	f.BoolVar(&c.progress, "progress", false, "show progress on standard error")
+	f.IntVar(&c.Concurrency, "concurrency", 64, "requests in flight at most")
+	f.IntVar(&c.PerHost, "per-host", 4, "requests in flight per host at most")
+	f.Float64Var(&c.Rate, "rate", 0, "requests per second per host (0: no limit)")
+	f.DurationVar(&c.Timeout, "timeout", 10*time.Second, "timeout per request")
+	f.IntVar(&c.Retries, "retries", 3, "retries per URL after the first attempt")
+	f.Int64Var(&c.MaxBody, "max-body", 10<<20, "largest body to accept, in bytes")
+	f.StringVar(&c.Out, "out", "", "append results to this file and skip the URLs already in it (resume)")
+	f.BoolVar(&c.Progress, "progress", false, "show progress on standard error")
 	return cmd
-}
-
-// fetchRecord is one line of output.
-type fetchRecord struct {
-	URL      string `json:"url"`
-	Status   int    `json:"status,omitempty"`
-	Bytes    int    `json:"bytes,omitempty"`
-	SHA256   string `json:"sha256,omitempty"`
-	Title    string `json:"title,omitempty"`
-	Links    int    `json:"links,omitempty"`
-	Attempts int    `json:"attempts"`
-	Millis   int64  `json:"ms"`
-	Error    string `json:"error,omitempty"`
-}
-
-// page is a fetched body on its way to analysis.
-type page struct {
-	rec  fetchRecord
-	body []byte
-}
-
-// readURLs returns the distinct URLs of in, in order.
-func readURLs(in io.Reader) ([]string, error) {
-	var urls []string
-	seen := map[string]bool{}
-	sc := bufio.NewScanner(in)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		u := strings.TrimSpace(sc.Text())
-		if u == "" || strings.HasPrefix(u, "#") || seen[u] {
-			continue
-		}
-		seen[u] = true
-		urls = append(urls, u)
-	}
-	return urls, sc.Err()
-}
-
-// resume reads the URLs already recorded in path, and cuts off a last line
-// that a killed run left half written.
-func resume(path string) (map[string]bool, error) {
-	done := map[string]bool{}
-	data, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return done, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	complete := bytes.LastIndexByte(data, '\n') + 1
-	for _, line := range bytes.Split(data[:complete], []byte("\n")) {
-		var r fetchRecord
-		if len(line) > 0 && json.Unmarshal(line, &r) == nil && r.URL != "" {
-			done[r.URL] = true
-		}
-	}
-	if complete < len(data) {
-		if err := os.Truncate(path, int64(complete)); err != nil {
-			return nil, err
-		}
-	}
-	return done, nil
-}
-
-// hostGuards holds what is kept per host: a concurrency limit and a
-// breaker, made on first use.
-type hostGuards struct {
-	mu       sync.Mutex
-	perHost  int
-	sems     map[string]*loom.Semaphore
-	breakers map[string]*policy.Breaker
-	trips    atomic.Int64
-}
-
-func (h *hostGuards) get(host string) (*loom.Semaphore, *policy.Breaker) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.sems[host] == nil {
-		h.sems[host] = loom.NewSemaphore("fetch "+host, int64(h.perHost))
-		h.breakers[host] = policy.NewBreaker("fetch "+host, policy.CountWindow(20), policy.MinCalls(10),
-			policy.OpenFor(5*time.Second), policy.HalfOpenProbes(2),
-			policy.OnStateChange(func(_, to policy.BreakerState) {
-				if to == policy.Open {
-					h.trips.Add(1)
-				}
-			}))
-	}
-	return h.sems[host], h.breakers[host]
-}
-
-// statusError is an HTTP status the fetcher treats as a failure.
-type statusError struct{ code int }
-
-func (e statusError) Error() string {
-	return fmt.Sprintf("HTTP %d %s", e.code, http.StatusText(e.code))
-}
-
-var (
-	titleRe = regexp.MustCompile(`(?is)<title[^>]*>(.*?)</title>`)
-	linkRe  = regexp.MustCompile(`(?i)<a\s[^>]*href=`)
-)
-
-func runFetch(ctx context.Context, in io.Reader, stdout, stderr io.Writer, c fetchConfig) error {
-	urls, err := readURLs(in)
-	if err != nil {
-		return fmt.Errorf("reading URLs: %w", err)
-	}
-	out := stdout
-	skipped := 0
-	if c.out != "" {
-		done, err := resume(c.out)
-		if err != nil {
-			return fmt.Errorf("resuming from %s: %w", c.out, err)
-		}
-		left := urls[:0]
-		for _, u := range urls {
-			if done[u] {
-				skipped++
-			} else {
-				left = append(left, u)
-			}
-		}
-		urls = left
-		f, err := os.OpenFile(c.out, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		out = f
-	}
-
-	start := time.Now()
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: c.perHost, MaxConnsPerHost: c.perHost}}
-	defer client.CloseIdleConnections()
-	guards := &hostGuards{perHost: c.perHost, sems: map[string]*loom.Semaphore{}, breakers: map[string]*policy.Breaker{}}
-	retry := policy.NewRetry("fetch", policy.Attempts(c.retries+1), policy.Backoff(100*time.Millisecond, 5*time.Second),
-		policy.RetryIf(func(err error) bool {
-			// Network errors, 429, 5xx and an open breaker (which says
-			// when to come back) are worth another try; other statuses
-			// are marked Permanent where they are made.
-			var se statusError
-			if errors.As(err, &se) {
-				return se.code == http.StatusTooManyRequests || se.code >= 500
-			}
-			return true
-		}))
-	var limiter policy.Policy = policy.NewKeyedRateLimit("fetch per host", 1e9, 1<<30)
-	if c.rate > 0 {
-		limiter = policy.NewKeyedRateLimit("fetch per host", c.rate, 1)
-	}
-	cpu := pool.New(pool.WithName("fetch cpu"))
-	defer cpu.Close(context.WithoutCancel(ctx))
-
-	var attempts, retried, failed, fetched, bytesIn atomic.Int64
-	fetchOne := func(ctx context.Context, raw string) (page, error) {
-		t0 := time.Now()
-		rec := fetchRecord{URL: raw}
-		u, err := url.Parse(raw)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			rec.Error = fmt.Sprintf("bad URL %q: need an absolute http or https URL", raw)
-			return page{rec: rec}, nil
-		}
-		sem, breaker := guards.get(u.Host)
-		var body []byte
-		tries := 0
-		_, err = policy.Do(policy.WithKey(ctx, u.Host), func(ctx context.Context) (struct{}, error) {
-			tries++
-			attempts.Add(1)
-			if err := sem.Acquire(ctx, 1); err != nil {
-				return struct{}{}, err
-			}
-			defer sem.Release(1)
-			req, err := http.NewRequestWithContext(ctx, "GET", raw, nil)
-			if err != nil {
-				return struct{}{}, policy.Permanent(err)
-			}
-			req.Header.Set("User-Agent", "loom-fetch/1")
-			resp, err := client.Do(req)
-			if err != nil {
-				return struct{}{}, err
-			}
-			defer resp.Body.Close()
-			rec.Status = resp.StatusCode
-			if resp.StatusCode >= 400 {
-				err := error(statusError{resp.StatusCode})
-				if d, ok := policy.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
-					err = policy.RetryAfter(err, d)
-				}
-				if resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests {
-					err = policy.Permanent(err)
-				}
-				return struct{}{}, err
-			}
-			b, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBody+1))
-			if err != nil {
-				return struct{}{}, err
-			}
-			if int64(len(b)) > c.maxBody {
-				return struct{}{}, policy.Permanent(fmt.Errorf("body larger than --max-body %d bytes", c.maxBody))
-			}
-			body = b
-			return struct{}{}, nil
-		}, retry, breaker, limiter, policy.Timeout(c.timeout))
-		rec.Attempts = tries
-		if tries > 1 {
-			retried.Add(1)
-		}
-		rec.Millis = time.Since(t0).Milliseconds()
-		if err != nil {
-			if ctx.Err() != nil {
-				return page{}, context.Cause(ctx) // the run is stopping: record nothing
-			}
-			rec.Error = err.Error()
-		}
-		return page{rec: rec, body: body}, nil
-	}
-	analyze := func(ctx context.Context, p page) (fetchRecord, error) {
-		if p.rec.Error != "" {
-			return p.rec, nil
-		}
-		t, err := pool.Submit(ctx, cpu, "analyze", func(context.Context) (fetchRecord, error) {
-			r := p.rec
-			sum := sha256.Sum256(p.body)
-			r.SHA256 = hex.EncodeToString(sum[:])
-			r.Bytes = len(p.body)
-			if m := titleRe.FindSubmatch(p.body); m != nil {
-				r.Title = strings.Join(strings.Fields(string(m[1])), " ")
-			}
-			r.Links = len(linkRe.FindAllIndex(p.body, -1))
-			return r, nil
-		})
-		if err != nil {
-			return fetchRecord{}, err
-		}
-		return t.Wait(ctx)
-	}
-
-	pl := pipeline.New(ctx, "fetch")
-	pages := pipeline.Map(pipeline.From(pl, slices.Values(urls)), "fetch", fetchOne, pipeline.Workers(c.concurrency))
-	records := pipeline.Map(pages, "analyze", analyze, pipeline.Workers(c.concurrency))
-
-	total := len(urls)
-	var progressDone chan struct{}
-	if c.progress {
-		progressDone = make(chan struct{})
-		stop := make(chan struct{})
-		defer func() { close(stop); <-progressDone }()
-		go func() {
-			defer close(progressDone)
-			t := time.NewTicker(200 * time.Millisecond)
-			defer t.Stop()
-			for {
-				select {
-				case <-stop:
-					fmt.Fprintln(stderr)
-					return
-				case <-t.C:
-					n := fetched.Load() + failed.Load()
-					fmt.Fprintf(stderr, "\r%s %d/%d  %d failed  %d retried", bar(n, int64(total), 30), n, total, failed.Load(), retried.Load())
-				}
-			}
-		}()
-	}
-	var writeErr error
-	for r := range records.Items() {
-		line, _ := json.Marshal(r)
-		if _, err := out.Write(append(line, '\n')); err != nil && writeErr == nil {
-			writeErr = err
-		}
-		if r.Error != "" {
-			failed.Add(1)
-		} else {
-			fetched.Add(1)
-			bytesIn.Add(int64(r.Bytes))
-		}
-	}
-	runErr := pl.Wait()
-	elapsed := time.Since(start)
-	fmt.Fprintf(stderr, "fetch: %d fetched, %d failed, %d skipped (already done), %d retried, %d attempts, %d breaker trips, %d bytes in %v (%.0f URLs/s)\n",
-		fetched.Load(), failed.Load(), skipped, retried.Load(), attempts.Load(), guards.trips.Load(), bytesIn.Load(),
-		elapsed.Round(time.Millisecond), float64(fetched.Load()+failed.Load())/elapsed.Seconds())
-	return errors.Join(writeErr, runErr)
-}
-
-func bar(n, total int64, width int) string {
-	if total == 0 {
-		return "[" + strings.Repeat("=", width) + "]"
-	}
-	k := int(int64(width) * n / total)
-	return "[" + strings.Repeat("=", k) + strings.Repeat(" ", width-k) + "]"
 }

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	fetcher "loom/internal/fetch"
 )
 
 // fetchTarget is a local site with good, flaky, missing, huge and slow
@@ -46,17 +48,17 @@ func fetchTarget(t *testing.T) *httptest.Server {
 	return srv
 }
 
-func readRecords(t *testing.T, path string) map[string]fetchRecord {
+func readRecords(t *testing.T, path string) map[string]fetcher.Record {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	recs := map[string]fetchRecord{}
+	recs := map[string]fetcher.Record{}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		var r fetchRecord
+		var r fetcher.Record
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
 			t.Fatalf("bad line %q: %v", sc.Text(), err)
 		}
@@ -84,21 +86,21 @@ func TestFetchRecordsEveryURLWithClearErrors(t *testing.T) {
 	if len(recs) != len(urls) {
 		t.Fatalf("%d records for %d URLs", len(recs), len(urls))
 	}
-	check := func(u string, ok func(r fetchRecord) bool) {
+	check := func(u string, ok func(r fetcher.Record) bool) {
 		t.Helper()
 		if r := recs[u]; !ok(r) {
 			t.Errorf("%s: %+v", u, r)
 		}
 	}
-	check(srv.URL+"/ok/1", func(r fetchRecord) bool {
+	check(srv.URL+"/ok/1", func(r fetcher.Record) bool {
 		return r.Error == "" && r.Status == 200 && r.Title == "Page 1" && r.Links == 2 && len(r.SHA256) == 64 && r.Attempts == 1
 	})
-	check(srv.URL+"/flaky", func(r fetchRecord) bool { return r.Error == "" && r.Title == "recovered" && r.Attempts == 2 })
-	check(srv.URL+"/missing", func(r fetchRecord) bool { return strings.Contains(r.Error, "404") && r.Attempts == 1 })
-	check(srv.URL+"/huge", func(r fetchRecord) bool { return strings.Contains(r.Error, "max-body") })
-	check("not a url", func(r fetchRecord) bool { return strings.Contains(r.Error, "bad URL") })
-	check("ftp://example.com/x", func(r fetchRecord) bool { return strings.Contains(r.Error, "bad URL") })
-	check("http://127.0.0.1:1/unreachable", func(r fetchRecord) bool {
+	check(srv.URL+"/flaky", func(r fetcher.Record) bool { return r.Error == "" && r.Title == "recovered" && r.Attempts == 2 })
+	check(srv.URL+"/missing", func(r fetcher.Record) bool { return strings.Contains(r.Error, "404") && r.Attempts == 1 })
+	check(srv.URL+"/huge", func(r fetcher.Record) bool { return strings.Contains(r.Error, "max-body") })
+	check("not a url", func(r fetcher.Record) bool { return strings.Contains(r.Error, "bad URL") })
+	check("ftp://example.com/x", func(r fetcher.Record) bool { return strings.Contains(r.Error, "bad URL") })
+	check("http://127.0.0.1:1/unreachable", func(r fetcher.Record) bool {
 		return strings.Contains(r.Error, "refused") && r.Attempts == 3
 	})
 	if !strings.Contains(msg, "2 retried") && !strings.Contains(msg, "retried") {

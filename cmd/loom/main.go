@@ -4,8 +4,7 @@
 //	             (--monitor ADDR serves the monitor while it runs)
 //	loom top     watch a program's monitor: tasks, pools, loops, breakers
 //	loom fetch   fetch many URLs politely and resumably, as JSON lines
-//
-// loom serve arrives next.
+//	loom serve   serve HTTP/1.1 on event loops, with fault injection
 package main
 
 import (
@@ -34,6 +33,6 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newDemo(), newTop(), newFetch())
+	root.AddCommand(newDemo(), newTop(), newFetch(), newServe())
 	return root
 }

@@ -1,0 +1,180 @@
+package httpd
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"loom/loop"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestParse(t *testing.T) {
+	for _, c := range []struct {
+		in        string
+		n         int
+		err       error
+		keepAlive bool
+		body      string
+	}{
+		{"GET / HTTP/1.1\r\nHost: x\r\n\r\n", 27, nil, true, ""},
+		{"GET / HTTP/1.0\r\n\r\n", 18, nil, false, ""},
+		{"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", 42, nil, true, ""},
+		{"POST /x HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET", 42, nil, true, "abc"},
+		{"POST /x HTTP/1.1\r\nContent-Length: 3\r\n\r\nab", 0, errIncomplete, false, ""},
+		{"GET / HTTP/1.1\r\nHost: x\r\n", 0, errIncomplete, false, ""},
+		{"GET / HTTP/2.0\r\n\r\n", 0, errVersion, false, ""},
+		{"GET /\r\n\r\n", 0, errBadRequest, false, ""},
+		{"G(T / HTTP/1.1\r\n\r\n", 0, errBadRequest, false, ""},
+		{"GET / HTTP/1.1\r\nbad header\r\n\r\n", 0, errBadRequest, false, ""},
+		{"GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", 0, errBadRequest, false, ""},
+		{"GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 0, errBadRequest, false, ""},
+		{"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 0, errChunked, false, ""},
+		{"GET / HTTP/1.1\r\nX: " + strings.Repeat("a", maxHeaderBytes) + "\r\n\r\n", 0, errHeaderTooLarge, false, ""},
+	} {
+		r, n, err := parse([]byte(c.in))
+		if n != c.n || err != c.err || (err == nil && (r.KeepAlive != c.keepAlive || string(r.Body) != c.body)) {
+			t.Errorf("parse(%.40q) = %d, %v, keep-alive %v, body %q", c.in, n, err, r.KeepAlive, r.Body)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{"GET / HTTP/1.1\r\nHost: a\r\n\r\n", "POST /p HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi",
+		"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /2 HTTP/1.1\r\n\r\n", "\r\n\r\n", "GET  HTTP/1.1\r\n\r\n"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, n, err := parse(b)
+		switch {
+		case err == nil:
+			if n <= 0 || n > len(b) || len(r.Method) == 0 || len(r.Target) == 0 {
+				t.Fatalf("accepted %q with n=%d", b, n)
+			}
+		case err == errIncomplete:
+			if n != 0 {
+				t.Fatal("incomplete with bytes used")
+			}
+		default:
+			var pe *parseError
+			if !errors.As(err, &pe) || pe.status < 400 {
+				t.Fatalf("error %v", err)
+			}
+		}
+	})
+}
+
+func serve(t *testing.T, s *Server) string {
+	t.Helper()
+	l, err := loop.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := l.Listen("127.0.0.1:0", s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return ln.Addr().String()
+}
+
+func TestServesNetHTTPClients(t *testing.T) {
+	fail, _ := ParseRule("/flaky=fail:0.5")
+	slow, _ := ParseRule("/slow=latency:30ms")
+	addr := serve(t, New(fail, slow))
+	client := &http.Client{}
+	defer client.CloseIdleConnections()
+	get := func(path string) (int, string) {
+		resp, err := client.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("/health"); code != 200 || body != "ok\n" {
+		t.Fatal(code, body)
+	}
+	if code, body := get("/docs/intro"); code != 200 || !strings.Contains(body, "<title>loom serve /docs/intro</title>") {
+		t.Fatal(code, body)
+	}
+	codes := []int{}
+	for range 4 {
+		c, _ := get("/flaky")
+		codes = append(codes, c)
+	}
+	if fmt.Sprint(codes) != "[200 503 200 503]" {
+		t.Fatalf("flaky: %v", codes)
+	}
+	start := time.Now()
+	if code, _ := get("/slow/x"); code != 200 || time.Since(start) < 30*time.Millisecond {
+		t.Fatalf("slow: %d after %v", code, time.Since(start))
+	}
+}
+
+// Pipelined requests are answered in order, even when an earlier one is
+// slower; Connection: close closes after its answer.
+func TestPipeliningKeepsOrder(t *testing.T) {
+	slow, _ := ParseRule("/slow=latency:40ms")
+	addr := serve(t, New(slow))
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprint(c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /fast HTTP/1.1\r\nHost: x\r\n\r\nGET /last HTTP/1.1\r\nConnection: close\r\n\r\n")
+	r := bufio.NewReader(c)
+	for _, want := range []string{"/slow", "/fast", "/last"} {
+		resp, err := http.ReadResponse(r, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(b), "<title>loom serve "+want+"</title>") {
+			t.Fatalf("want %s, got %s", want, b)
+		}
+	}
+	if _, err := r.ReadByte(); err != io.EOF {
+		t.Fatalf("connection not closed after Connection: close: %v", err)
+	}
+}
+
+func TestBadRequestsGetAnErrorAndAClose(t *testing.T) {
+	s := New()
+	addr := serve(t, s)
+	for _, raw := range []string{"NOT HTTP\r\n\r\n", "GET / HTTP/3.0\r\n\r\n", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"} {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprint(c, raw)
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		c.Close()
+		if err != nil || resp.StatusCode < 400 || !resp.Close {
+			t.Fatalf("%q: %v %v", raw, resp, err)
+		}
+	}
+	if s.BadRequests.Load() != 3 {
+		t.Fatal(s.BadRequests.Load())
+	}
+	for _, bad := range []string{"flaky", "/x=fail:2", "/x=latency:soon", "/x=speed:1"} {
+		if _, err := ParseRule(bad); err == nil {
+			t.Errorf("rule %q accepted", bad)
+		}
+	}
+}

@@ -1,0 +1,159 @@
+// Package httpd is a small HTTP/1.1 server for loom's event loop: keep-alive,
+// pipelining, in-order responses, latency and failure injection per path.
+// It backs `loom serve` and the serving benchmarks. It is written by hand
+// because net/http cannot run on an event loop's connections: it needs a
+// goroutine and a net.Conn per connection, which is what the loop avoids.
+// The parser is strict and small (no chunked request bodies, no trailers)
+// and fuzzed.
+package httpd
+
+import (
+	"bytes"
+	"errors"
+	"strconv"
+)
+
+// Request is a parsed request. Its byte slices point into the connection's
+// buffer and are valid only until the handler returns.
+type Request struct {
+	Method    []byte
+	Target    []byte
+	Minor     int // HTTP/1.Minor
+	Host      []byte
+	Body      []byte
+	KeepAlive bool
+}
+
+// Limits of the parser.
+const (
+	maxHeaderBytes = 16 << 10
+	maxBodyBytes   = 1 << 20
+	maxHeaders     = 100
+)
+
+var (
+	errIncomplete = errors.New("httpd: incomplete request")
+
+	// parseError values carry the status to answer with.
+	errBadRequest     = &parseError{400, "bad request"}
+	errHeaderTooLarge = &parseError{431, "request header fields too large"}
+	errBodyTooLarge   = &parseError{413, "request body too large"}
+	errChunked        = &parseError{501, "chunked request bodies are not supported"}
+	errVersion        = &parseError{505, "HTTP version not supported"}
+)
+
+type parseError struct {
+	status int
+	msg    string
+}
+
+func (e *parseError) Error() string { return "httpd: " + e.msg }
+
+// parse reads one request from the start of buf. It returns the request and
+// how many bytes it used; errIncomplete if buf holds only part of one; or a
+// *parseError for a request that must be refused (the connection is then
+// closed after the error response).
+func parse(buf []byte) (Request, int, error) {
+	var r Request
+	end := bytes.Index(buf, []byte("\r\n\r\n"))
+	if end < 0 {
+		if len(buf) > maxHeaderBytes {
+			return r, 0, errHeaderTooLarge
+		}
+		return r, 0, errIncomplete
+	}
+	if end > maxHeaderBytes {
+		return r, 0, errHeaderTooLarge
+	}
+	head := buf[:end]
+	line, rest, _ := bytes.Cut(head, []byte("\r\n"))
+	method, line, ok1 := bytes.Cut(line, []byte(" "))
+	target, version, ok2 := bytes.Cut(line, []byte(" "))
+	if !ok1 || !ok2 || !token(method) || len(target) == 0 || bytes.ContainsAny(target, " \t") {
+		return r, 0, errBadRequest
+	}
+	switch {
+	case bytes.Equal(version, []byte("HTTP/1.1")):
+		r.Minor, r.KeepAlive = 1, true
+	case bytes.Equal(version, []byte("HTTP/1.0")):
+		r.Minor = 0
+	case bytes.HasPrefix(version, []byte("HTTP/")):
+		return r, 0, errVersion
+	default:
+		return r, 0, errBadRequest
+	}
+	r.Method, r.Target = method, target
+	contentLength := -1
+	n := 0
+	for len(rest) > 0 {
+		var h []byte
+		h, rest, _ = bytes.Cut(rest, []byte("\r\n"))
+		if n++; n > maxHeaders {
+			return r, 0, errHeaderTooLarge
+		}
+		name, value, ok := bytes.Cut(h, []byte(":"))
+		if !ok || !token(name) {
+			return r, 0, errBadRequest
+		}
+		value = bytes.TrimSpace(value)
+		switch {
+		case asciiEqualFold(name, "content-length"):
+			v, err := strconv.Atoi(string(value))
+			if err != nil || v < 0 || (contentLength >= 0 && v != contentLength) {
+				return r, 0, errBadRequest
+			}
+			contentLength = v
+		case asciiEqualFold(name, "transfer-encoding"):
+			return r, 0, errChunked
+		case asciiEqualFold(name, "connection"):
+			if asciiEqualFold(value, "close") {
+				r.KeepAlive = false
+			} else if asciiEqualFold(value, "keep-alive") {
+				r.KeepAlive = true
+			}
+		case asciiEqualFold(name, "host"):
+			r.Host = value
+		}
+	}
+	used := end + 4
+	if contentLength > 0 {
+		if contentLength > maxBodyBytes {
+			return r, 0, errBodyTooLarge
+		}
+		if len(buf)-used < contentLength {
+			return r, 0, errIncomplete
+		}
+		r.Body = buf[used : used+contentLength]
+		used += contentLength
+	}
+	return r, used, nil
+}
+
+// token reports whether b is a non-empty HTTP token.
+func token(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		if c <= ' ' || c >= 0x7f || bytes.IndexByte([]byte(`()<>@,;:\"/[]?={}`), c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func asciiEqualFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range b {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != s[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -202,3 +202,33 @@ func render(status int, body string, head, close bool, extra ...string) []byte {
 	}
 	return []byte(b.String())
 }
+
+// Answer parses the complete requests at the start of buf and returns their
+// answers, how many bytes it used, and whether the connection must close.
+// It ignores latency rules: it is for servers that are not on a loom loop
+// (the benchmarks' gnet server) and answer at once.
+func (s *Server) Answer(buf []byte) (out []byte, used int, closeAfter bool) {
+	for used < len(buf) {
+		req, n, err := parse(buf[used:])
+		if err == errIncomplete {
+			break
+		}
+		if err != nil {
+			pe := err.(*parseError)
+			s.BadRequests.Add(1)
+			return append(out, render(pe.status, pe.msg+"\n", false, true)...), len(buf), true
+		}
+		used += n
+		s.Requests.Add(1)
+		path, _, _ := strings.Cut(string(req.Target), "?")
+		if path == "/health" {
+			out = append(out, render(200, "ok\n", false, !req.KeepAlive)...)
+		} else {
+			out = append(out, render(200, page(path), false, !req.KeepAlive, "Content-Type: text/html; charset=utf-8")...)
+		}
+		if !req.KeepAlive {
+			return out, used, true
+		}
+	}
+	return out, used, false
+}

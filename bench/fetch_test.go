@@ -70,7 +70,7 @@ func BenchmarkFetch(b *testing.B) {
 	b.Run("impl=loom", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			err := fetch.Run(context.Background(), strings.NewReader(input), io.Discard, io.Discard,
+			_, err := fetch.Run(context.Background(), strings.NewReader(input), io.Discard, io.Discard,
 				fetch.Config{Concurrency: 64, PerHost: 64, Timeout: 10 * time.Second, Retries: 3, MaxBody: 1 << 20})
 			if err != nil {
 				b.Fatal(err)

@@ -2,247 +2,156 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
-	"strconv"
-	"sync/atomic"
+	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"loom"
+	"loom/internal/fetch"
+	"loom/internal/httpd"
 	"loom/internal/registry"
+	"loom/loop"
 	"loom/monitor"
 )
 
 type demoConfig struct {
-	pages       int
+	urls        int
 	concurrency int
 	timeout     time.Duration
-	monitor     string // address to serve the monitor on, if any
+	monitor     string // address of the monitor
+	hold        bool   // keep the monitor and server up after the run
+	progress    bool
 }
 
 func newDemo() *cobra.Command {
-	var c demoConfig
+	c := demoConfig{}
 	cmd := &cobra.Command{
 		Use:   "demo",
-		Short: "Run the task runtime end to end against a local HTTP server",
-		Long: `demo starts an HTTP server on loopback with slow and failing pages, then
-crawls it with loom: a bounded Group fetches and hashes every page, a
-Timeout bounds each request, Race picks the fastest mirror, a Scope runs a
-background progress reporter, and the registry shows what ran.`,
+		Short: "Run the whole system: serve a faulty site on event loops and fetch it with retries, breakers and pools",
+		Long: `demo starts loom serve on loopback as its target: four ports on a group of
+event loops, with slow pages (/slow, slower than the fetch timeout) and
+flaky ones (/flaky, 30% answered 503). It serves the monitor, then fetches
+every URL with loom fetch's engine (a pipeline with per-host limits,
+timeouts, retries honouring Retry-After, per-host circuit breakers and a
+CPU pool for hashing), and ends with a report: throughput, failures,
+retries, breaker trips, and the loops' and pools' own figures.
+
+With --hold the server and the monitor stay up after the report, until
+Ctrl-C, so that you can look around (loom top ADDR).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if c.pages < 1 || c.concurrency < 1 || c.timeout <= 0 {
-				return fmt.Errorf("--pages and --concurrency must be at least 1 and --timeout positive")
+			if c.urls < 1 || c.concurrency < 1 || c.timeout <= 0 {
+				return fmt.Errorf("--urls and --concurrency must be at least 1 and --timeout positive")
 			}
 			return runDemo(cmd.Context(), cmd.OutOrStdout(), c)
 		},
 	}
-	cmd.Flags().IntVar(&c.pages, "pages", 200, "how many pages to crawl")
-	cmd.Flags().IntVar(&c.concurrency, "concurrency", 16, "how many fetches at once")
+	cmd.Flags().IntVar(&c.urls, "urls", 400, "how many URLs to fetch")
+	cmd.Flags().IntVar(&c.concurrency, "concurrency", 32, "requests in flight at most")
 	cmd.Flags().DurationVar(&c.timeout, "timeout", 200*time.Millisecond, "timeout per request")
-	cmd.Flags().StringVar(&c.monitor, "monitor", "", "serve the monitor on this address (e.g. 127.0.0.1:9190) and keep it up after the crawl until Ctrl-C")
+	cmd.Flags().StringVar(&c.monitor, "monitor", "127.0.0.1:0", "address of the monitor")
+	cmd.Flags().BoolVar(&c.hold, "hold", false, "keep the server and the monitor up after the run, until Ctrl-C")
+	cmd.Flags().BoolVar(&c.progress, "progress", isTerminal(os.Stdout), "show a live progress bar (default: on a terminal)")
 	return cmd
 }
 
-// demoServer serves /page/N: every 10th page is slow (longer than the
-// demo's timeout), every 25th fails with 500, the rest return a body.
-func demoServer(timeout time.Duration) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/page/{n}", func(w http.ResponseWriter, r *http.Request) {
-		n, err := strconv.Atoi(r.PathValue("n"))
-		if err != nil {
-			http.Error(w, "bad page number", http.StatusBadRequest)
-			return
-		}
-		switch {
-		case n%25 == 0:
-			http.Error(w, "injected failure", http.StatusInternalServerError)
-			return
-		case n%10 == 0:
-			select {
-			case <-time.After(3 * timeout):
-			case <-r.Context().Done():
-				return
-			}
-		}
-		fmt.Fprintf(w, "<html><title>page %d</title><body>%s</body></html>", n, bytesOf(n))
-	})
-	mux.HandleFunc("/mirror/{delay}", func(w http.ResponseWriter, r *http.Request) {
-		d, _ := time.ParseDuration(r.PathValue("delay"))
-		select {
-		case <-time.After(d):
-			fmt.Fprintf(w, "mirror %s", d)
-		case <-r.Context().Done():
-		}
-	})
-	return mux
-}
-
-func bytesOf(n int) string {
-	b := make([]byte, 512+n%1024)
-	for i := range b {
-		b[i] = 'a' + byte((i*n)%26)
-	}
-	return string(b)
-}
-
-func fetch(ctx context.Context, client *http.Client, url string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	return body, nil
-}
-
-type pageResult struct {
-	bytes int
-	hash  string
-}
+// demoHosts is how many ports the demo serves on: each is a host to the
+// fetcher, with its own limit and breaker.
+const demoHosts = 4
 
 func runDemo(ctx context.Context, out io.Writer, c demoConfig) error {
-	if c.monitor != "" {
-		stopMonitor, err := startMonitor(ctx, out, c.monitor)
-		if err != nil {
-			return err
-		}
-		defer stopMonitor()
-	}
 	start := time.Now()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	stopMonitor, err := startMonitor(ctx, out, c.monitor)
 	if err != nil {
-		return fmt.Errorf("listen on loopback: %w", err)
+		return err
 	}
-	srv := &http.Server{Handler: demoServer(c.timeout), ReadHeaderTimeout: 5 * time.Second}
-	bg := loom.NewScope(ctx, loom.WithName("demo-background"))
-	bg.Go("http-server", func(ctx context.Context) error {
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+	defer stopMonitor()
+
+	// The target: loom serve on a group of loops, with injected faults.
+	g, err := loop.NewGroup("demo-serve", 0)
+	if err != nil {
+		return err
+	}
+	slow, _ := httpd.ParseRule("/slow=latency:" + (3 * c.timeout).String())
+	flaky, _ := httpd.ParseRule("/flaky=fail:0.3")
+	srv := httpd.New(slow, flaky)
+	var bases []string
+	for range demoHosts {
+		addr, err := g.Listen("127.0.0.1:0", srv)
+		if err != nil {
 			return err
 		}
-		return nil
-	})
-	base := "http://" + ln.Addr().String()
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: c.concurrency}}
-	fmt.Fprintf(out, "loom demo: crawling %d pages on %s with %d at a time, %v per request\n\n", c.pages, base, c.concurrency, c.timeout)
+		bases = append(bases, "http://"+addr.String())
+	}
+	sctx, stopServer := context.WithCancel(context.WithoutCancel(ctx))
+	served := loom.Go(sctx, "demo-serve", func(ctx context.Context) (struct{}, error) { return struct{}{}, g.Run(ctx) })
+	defer func() { stopServer(); _, _ = served.Wait(context.Background()) }()
+	fmt.Fprintf(out, "loom demo: serving a test site on %d ports (%s ...) with %d event loops\n", demoHosts, bases[0], len(g.Loops()))
+	fmt.Fprintf(out, "  /slow pages answer after %v (the fetch timeout is %v); 30%% of /flaky pages fail with 503\n", 3*c.timeout, c.timeout)
 
-	var done, failed, timedOut atomic.Int64
-	bg.Go("progress", func(ctx context.Context) error {
-		tick := time.NewTicker(100 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-tick.C:
-				fmt.Fprintf(out, "  progress: %d/%d done, %d live tasks\n", done.Load(), c.pages, len(registry.Snapshot()))
-			}
+	// The URLs: mostly pages, some slow, some flaky, over every host.
+	var urls strings.Builder
+	for i := range c.urls {
+		kind := "page"
+		switch {
+		case i%10 == 9:
+			kind = "slow"
+		case i%5 == 2:
+			kind = "flaky"
 		}
+		fmt.Fprintf(&urls, "%s/%s/%d\n", bases[i%demoHosts], kind, i)
+	}
+	fmt.Fprintf(out, "fetching %d URLs, %d in flight, %d per host, timeout %v, 2 retries\n\n", c.urls, c.concurrency, c.concurrency/demoHosts, c.timeout)
+	var progress io.Writer = io.Discard
+	if c.progress {
+		progress = out
+	}
+	sum, fetchErr := fetch.Run(ctx, strings.NewReader(urls.String()), io.Discard, progress, fetch.Config{
+		Concurrency: c.concurrency, PerHost: max(c.concurrency/demoHosts, 1), Timeout: c.timeout,
+		Retries: 2, MaxBody: 1 << 20, Progress: c.progress,
 	})
 
-	// A supervised group: one failing page does not stop the crawl.
-	crawl := loom.NewGroup(ctx, loom.WithName("crawl"), loom.WithLimit(c.concurrency), loom.Supervise())
-	pages := make([]*loom.Task[pageResult], c.pages)
-	for i := range pages {
-		url := fmt.Sprintf("%s/page/%d", base, i+1)
-		pages[i] = loom.Spawn(crawl, "fetch", func(ctx context.Context) (pageResult, error) {
-			defer done.Add(1)
-			body, err := loom.Timeout(ctx, c.timeout, func(ctx context.Context) ([]byte, error) {
-				return fetch(ctx, client, url)
-			})
-			if err != nil {
-				failed.Add(1)
-				if errors.Is(err, loom.ErrTimeout) {
-					timedOut.Add(1)
-				}
-				return pageResult{}, err
-			}
-			sum := sha256.Sum256(body)
-			return pageResult{bytes: len(body), hash: hex.EncodeToString(sum[:4])}, nil
-		})
-	}
-	crawlErr := crawl.Wait()
-
-	// Race three mirrors; the slower two are cancelled.
-	mirror := func(d time.Duration) func(context.Context) ([]byte, error) {
-		return func(ctx context.Context) ([]byte, error) { return fetch(ctx, client, base+"/mirror/"+d.String()) }
-	}
-	fastest, raceErr := loom.Race(ctx, mirror(300*time.Millisecond), mirror(20*time.Millisecond), mirror(150*time.Millisecond))
-
-	var total int
-	for _, p := range pages {
-		if r, err := p.Result(); err == nil {
-			total += r.bytes
-		}
-	}
-	elapsed := time.Since(start)
-
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	srv.Shutdown(shutdownCtx)
-	client.CloseIdleConnections()
-	bgErr := bg.Shutdown(shutdownCtx)
-
+	// The report.
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(out, "\nfirst pages:")
-	fmt.Fprintln(tw, "  page\tstate\tbytes\tsha256\terror")
-	for i, p := range pages[:min(12, len(pages))] {
-		r, err := p.Result()
-		msg := ""
-		if err != nil {
-			msg = err.Error()
-		}
-		fmt.Fprintf(tw, "  %d\t%s\t%d\t%s\t%.60s\n", i+1, p.State(), r.bytes, r.hash, msg)
+	fmt.Fprintln(tw, "report:")
+	fmt.Fprintf(tw, "  URLs fetched\t%d of %d\n", sum.Fetched, c.urls)
+	fmt.Fprintf(tw, "  failed\t%d (%d timed out after retries, %d refused by an open breaker)\n", sum.Failed, sum.TimedOut, sum.Refused)
+	fmt.Fprintf(tw, "  retried URLs\t%d (%d attempts in all)\n", sum.Retried, sum.Attempts)
+	fmt.Fprintf(tw, "  breaker trips\t%d\n", sum.BreakerTrips)
+	fmt.Fprintf(tw, "  throughput\t%.0f URLs/s, %d bytes\n", float64(sum.Fetched+sum.Failed)/sum.Elapsed.Seconds(), sum.Bytes)
+	var accepted, writes uint64
+	var busy float64
+	for _, m := range g.Metrics() {
+		accepted += m.Accepted
+		writes += m.WriteCalls
+		busy += m.BusyRatio
 	}
+	fmt.Fprintf(tw, "  server\t%d requests, %d injected failures, %d connections, %d writev calls, loops %.1f%% busy\n",
+		srv.Requests.Load(), srv.Failures.Load(), accepted, writes, 100*busy/float64(len(g.Loops())))
+	fmt.Fprintf(tw, "  CPU pool\t%d hashed, wait p50 %v, run p50 %v\n",
+		sum.CPU.Completed, sum.CPU.Wait.Quantile(0.5), sum.CPU.Run.Quantile(0.5))
+	fmt.Fprintf(tw, "  task registry\t%d recent terminations kept, %d resources registered\n",
+		len(registry.Terminated()), len(registry.Resources()))
+	fmt.Fprintf(tw, "  elapsed\t%v\n", time.Since(start).Round(time.Millisecond))
 	tw.Flush()
-
-	fmt.Fprintln(out, "\nreport:")
-	fmt.Fprintln(tw, "  pages fetched\t", int64(c.pages)-failed.Load(), "of", c.pages)
-	fmt.Fprintln(tw, "  failed\t", failed.Load(), "(", timedOut.Load(), "timed out )")
-	fmt.Fprintln(tw, "  bytes hashed\t", total)
-	fmt.Fprintf(tw, "  throughput\t %.0f pages/s\n", float64(c.pages)/elapsed.Seconds())
-	if raceErr == nil {
-		fmt.Fprintf(tw, "  race winner\t %s\n", fastest)
-	} else {
-		fmt.Fprintf(tw, "  race\t failed: %v\n", raceErr)
+	if fetchErr != nil {
+		return fetchErr
 	}
-	fmt.Fprintf(tw, "  tasks recorded\t %d recent terminations kept\n", len(registry.Terminated()))
-	fmt.Fprintf(tw, "  elapsed\t %v\n", elapsed.Round(time.Millisecond))
-	tw.Flush()
-	if bgErr != nil {
-		return fmt.Errorf("background tasks: %w", bgErr)
-	}
-	if c.monitor != "" && ctx.Err() == nil {
-		fmt.Fprintf(out, "\ncrawl done; the monitor stays up on http://%s (try: loom top %s). Ctrl-C to quit.\n", c.monitor, c.monitor)
+	if c.hold && ctx.Err() == nil {
+		fmt.Fprintf(out, "\nthe server and the monitor stay up; try: loom top %s. Ctrl-C to quit.\n", monitorAddr)
 		<-ctx.Done()
-		return nil
-	}
-	if ctx.Err() != nil {
-		return context.Cause(ctx)
-	}
-	if crawlErr != nil && failed.Load() == 0 {
-		return crawlErr
 	}
 	return nil
 }
+
+// monitorAddr is where startMonitor listens, once it has.
+var monitorAddr string
 
 // startMonitor serves the monitor on addr as a task of its own, and returns
 // the function that stops it.
@@ -251,7 +160,8 @@ func startMonitor(ctx context.Context, out io.Writer, addr string) (func(), erro
 	if err != nil {
 		return nil, fmt.Errorf("monitor: %w", err)
 	}
-	fmt.Fprintf(out, "monitor: http://%s\n", ln.Addr())
+	monitorAddr = ln.Addr().String()
+	fmt.Fprintf(out, "monitor: http://%s   (loom top %s)\n", monitorAddr, monitorAddr)
 	mctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	task := loom.Go(mctx, "monitor", func(ctx context.Context) (struct{}, error) {
 		return struct{}{}, monitor.ServeListener(ctx, ln)

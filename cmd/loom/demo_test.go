@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,25 +16,37 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-func TestDemoCrawlsAndReports(t *testing.T) {
+func TestDemoServesFetchesAndReports(t *testing.T) {
 	var out bytes.Buffer
-	// Pages 10, 20, 30 and 40 are slower than the timeout; 25 and 50 fail.
-	err := runDemo(context.Background(), &out, demoConfig{pages: 50, concurrency: 8, timeout: time.Second})
+	err := runDemo(context.Background(), &out, demoConfig{urls: 100, concurrency: 16, timeout: 100 * time.Millisecond, monitor: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatalf("demo: %v\n%s", err, out.String())
 	}
 	text := out.String()
-	for _, want := range []string{
-		"pages fetched    44 of 50",
-		"failed           6 ( 4 timed out )",
-		"race winner      mirror 20ms",
-	} {
-		if !strings.Contains(text, want) {
-			t.Errorf("output lacks %q:\n%s", want, text)
+	num := func(re string) int {
+		t.Helper()
+		m := regexp.MustCompile(re).FindStringSubmatch(text)
+		if m == nil {
+			t.Fatalf("output lacks %s:\n%s", re, text)
 		}
+		n, _ := strconv.Atoi(m[1])
+		return n
 	}
-	if !regexp.MustCompile(`(?m)^  10\s+failed\s+0\s+loom: timed out after 1s`).MatchString(text) {
-		t.Errorf("page 10 is not reported as timed out:\n%s", text)
+	fetched := num(`URLs fetched\s+(\d+) of 100`)
+	failed := num(`failed\s+(\d+) \(`)
+	timedOut := num(`\((\d+) timed out after retries\)`)
+	// Every 10th URL is slow: longer than the timeout on every attempt, so
+	// it fails, timed out or refused by its host's breaker.
+	if fetched+failed != 100 || timedOut == 0 || failed < 10 {
+		t.Fatalf("fetched %d, failed %d, timed out %d:\n%s", fetched, failed, timedOut, text)
+	}
+	if num(`server\s+(\d+) requests`) < 100 || num(`(\d+) injected failures`) == 0 || num(`retried URLs\s+(\d+)`) == 0 {
+		t.Fatalf("report:\n%s", text)
+	}
+	for _, want := range []string{"monitor: http://127.0.0.1:", "CPU pool", "loops", "elapsed"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q", want)
+		}
 	}
 }
 
@@ -42,9 +55,9 @@ func TestDemoFlags(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"demo", "--pages", "0"}, "at least 1"},
+		{[]string{"demo", "--urls", "0"}, "at least 1"},
 		{[]string{"demo", "--timeout", "-1s"}, "positive"},
-		{[]string{"demo", "--pages", "many"}, "invalid argument"},
+		{[]string{"demo", "--urls", "many"}, "invalid argument"},
 		{[]string{"demo", "extra"}, "unknown command"},
 		{[]string{"nosuch"}, "unknown command"},
 	}

@@ -42,7 +42,8 @@ and the run goes on.`,
 				defer f.Close()
 				in = f
 			}
-			return fetcher.Run(cmd.Context(), in, cmd.OutOrStdout(), cmd.ErrOrStderr(), c)
+			_, err := fetcher.Run(cmd.Context(), in, cmd.OutOrStdout(), cmd.ErrOrStderr(), c)
+			return err
 		},
 	}
 	f := cmd.Flags()
@@ -53,6 +54,13 @@ and the run goes on.`,
 	f.IntVar(&c.Retries, "retries", 3, "retries per URL after the first attempt")
 	f.Int64Var(&c.MaxBody, "max-body", 10<<20, "largest body to accept, in bytes")
 	f.StringVar(&c.Out, "out", "", "append results to this file and skip the URLs already in it (resume)")
-	f.BoolVar(&c.Progress, "progress", false, "show progress on standard error")
+	f.BoolVar(&c.Progress, "progress", isTerminal(os.Stderr), "show a progress bar on standard error (default: when it is a terminal)")
 	return cmd
+}
+
+// isTerminal reports whether f is a terminal (a character device), where a
+// progress bar belongs.
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

@@ -41,6 +41,15 @@ type Config struct {
 	Progress    bool          // progress bar on stderr
 }
 
+// Summary is what a run did.
+type Summary struct {
+	Fetched, Failed, TimedOut, Refused, Skipped int64 // Refused: by an open breaker
+	Retried, Attempts, BreakerTrips             int64
+	Bytes                                       int64
+	Elapsed                                     time.Duration
+	CPU                                         pool.Metrics // the analysis pool
+}
+
 // Record is one line of output: one URL's outcome.
 type Record struct {
 	URL      string `json:"url"`
@@ -118,8 +127,8 @@ func (h *hostGuards) get(host string) (*loom.Semaphore, *policy.Breaker) {
 	defer h.mu.Unlock()
 	if h.sems[host] == nil {
 		h.sems[host] = loom.NewSemaphore("fetch "+host, int64(h.perHost))
-		h.breakers[host] = policy.NewBreaker("fetch "+host, policy.CountWindow(20), policy.MinCalls(10),
-			policy.OpenFor(5*time.Second), policy.HalfOpenProbes(2),
+		h.breakers[host] = policy.NewBreaker("fetch "+host, policy.CountWindow(50), policy.MinCalls(20),
+			policy.OpenFor(2*time.Second), policy.HalfOpenProbes(2),
 			policy.OnStateChange(func(_, to policy.BreakerState) {
 				if to == policy.Open {
 					h.trips.Add(1)
@@ -144,17 +153,17 @@ var (
 // Run fetches the URLs read from in (one per line; blank lines and #
 // comments skipped) and writes one JSON Record per URL to c.Out, or to
 // stdout; a summary goes to stderr.
-func Run(ctx context.Context, in io.Reader, stdout, stderr io.Writer, c Config) error {
+func Run(ctx context.Context, in io.Reader, stdout, stderr io.Writer, c Config) (Summary, error) {
 	urls, err := readURLs(in)
 	if err != nil {
-		return fmt.Errorf("reading URLs: %w", err)
+		return Summary{}, fmt.Errorf("reading URLs: %w", err)
 	}
 	out := stdout
 	skipped := 0
 	if c.Out != "" {
 		done, err := resume(c.Out)
 		if err != nil {
-			return fmt.Errorf("resuming from %s: %w", c.Out, err)
+			return Summary{}, fmt.Errorf("resuming from %s: %w", c.Out, err)
 		}
 		left := urls[:0]
 		for _, u := range urls {
@@ -167,7 +176,7 @@ func Run(ctx context.Context, in io.Reader, stdout, stderr io.Writer, c Config) 
 		urls = left
 		f, err := os.OpenFile(c.Out, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 		if err != nil {
-			return err
+			return Summary{}, err
 		}
 		defer f.Close()
 		out = f
@@ -195,7 +204,7 @@ func Run(ctx context.Context, in io.Reader, stdout, stderr io.Writer, c Config) 
 	cpu := pool.New(pool.WithName("fetch cpu"))
 	defer cpu.Close(context.WithoutCancel(ctx))
 
-	var attempts, retried, failed, fetched, bytesIn atomic.Int64
+	var attempts, retried, failed, timedOut, refused, fetched, bytesIn atomic.Int64
 	fetchOne := func(ctx context.Context, raw string) (page, error) {
 		t0 := time.Now()
 		rec := Record{URL: raw}
@@ -313,6 +322,12 @@ func Run(ctx context.Context, in io.Reader, stdout, stderr io.Writer, c Config) 
 		}
 		if r.Error != "" {
 			failed.Add(1)
+			switch {
+			case strings.Contains(r.Error, "timed out"):
+				timedOut.Add(1)
+			case strings.Contains(r.Error, "circuit breaker"):
+				refused.Add(1)
+			}
 		} else {
 			fetched.Add(1)
 			bytesIn.Add(int64(r.Bytes))
@@ -323,7 +338,11 @@ func Run(ctx context.Context, in io.Reader, stdout, stderr io.Writer, c Config) 
 	fmt.Fprintf(stderr, "fetch: %d fetched, %d failed, %d skipped (already done), %d retried, %d attempts, %d breaker trips, %d bytes in %v (%.0f URLs/s)\n",
 		fetched.Load(), failed.Load(), skipped, retried.Load(), attempts.Load(), guards.trips.Load(), bytesIn.Load(),
 		elapsed.Round(time.Millisecond), float64(fetched.Load()+failed.Load())/elapsed.Seconds())
-	return errors.Join(writeErr, runErr)
+	_ = cpu.Close(context.WithoutCancel(ctx))
+	sum := Summary{Fetched: fetched.Load(), Failed: failed.Load(), TimedOut: timedOut.Load(), Refused: refused.Load(), Skipped: int64(skipped),
+		Retried: retried.Load(), Attempts: attempts.Load(), BreakerTrips: guards.trips.Load(), Bytes: bytesIn.Load(),
+		Elapsed: elapsed, CPU: cpu.Metrics()}
+	return sum, errors.Join(writeErr, runErr)
 }
 
 func bar(n, total int64, width int) string {

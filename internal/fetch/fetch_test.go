@@ -24,7 +24,7 @@ func Example() {
 	defer srv.Close()
 	var out bytes.Buffer
 	urls := srv.URL + "/alpha\n" + srv.URL + "/beta\n"
-	err := Run(context.Background(), strings.NewReader(urls), &out, io.Discard,
+	_, err := Run(context.Background(), strings.NewReader(urls), &out, io.Discard,
 		Config{Concurrency: 2, PerHost: 2, Timeout: time.Second, Retries: 1, MaxBody: 1 << 20})
 	titles := map[string]string{}
 	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {

@@ -34,7 +34,7 @@ func TestDemoServesFetchesAndReports(t *testing.T) {
 	}
 	fetched := num(`URLs fetched\s+(\d+) of 100`)
 	failed := num(`failed\s+(\d+) \(`)
-	timedOut := num(`\((\d+) timed out after retries\)`)
+	timedOut := num(`\((\d+) timed out after retries`)
 	// Every 10th URL is slow: longer than the timeout on every attempt, so
 	// it fails, timed out or refused by its host's breaker.
 	if fetched+failed != 100 || timedOut == 0 || failed < 10 {

@@ -271,46 +271,39 @@ func (h *handler) tasks(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"tasks": tasksNow(), "terminated": registry.Terminated()})
 }
 
-func taskID(r *http.Request) (uint64, error) {
+// liveTask finds the task the request names, or answers 400 or 404 and
+// returns nil.
+func liveTask(w http.ResponseWriter, r *http.Request) *registry.Node {
 	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
 	if err != nil || id == 0 {
-		return 0, fmt.Errorf("monitor: %w: bad task id %q", loom.ErrInvalidArgument, r.PathValue("id"))
-	}
-	return id, nil
-}
-
-func (h *handler) task(w http.ResponseWriter, r *http.Request) {
-	id, err := taskID(r)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err)
-		return
+		writeError(w, http.StatusBadRequest, fmt.Errorf("monitor: %w: bad task id %q", loom.ErrInvalidArgument, r.PathValue("id")))
+		return nil
 	}
 	n := registry.Lookup(id)
 	if n == nil {
 		writeError(w, http.StatusNotFound, fmt.Errorf("monitor: no live task %d", id))
-		return
 	}
-	in := n.Info()
-	writeJSON(w, http.StatusOK, Task{Info: in, AgeSeconds: time.Since(in.Created).Seconds()})
+	return n
+}
+
+func (h *handler) task(w http.ResponseWriter, r *http.Request) {
+	if n := liveTask(w, r); n != nil {
+		in := n.Info()
+		writeJSON(w, http.StatusOK, Task{Info: in, AgeSeconds: time.Since(in.Created).Seconds()})
+	}
 }
 
 // stack returns the stacks of the goroutines labelled with the task's name
 // (pprof label loom.task, loom.group or loom.scope): names are not unique,
 // so every goroutine of that name is shown.
 func (h *handler) stack(w http.ResponseWriter, r *http.Request) {
-	id, err := taskID(r)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err)
-		return
-	}
-	n := registry.Lookup(id)
+	n := liveTask(w, r)
 	if n == nil {
-		writeError(w, http.StatusNotFound, fmt.Errorf("monitor: no live task %d", id))
 		return
 	}
 	in := n.Info()
 	if in.Name == "" {
-		writeError(w, http.StatusNotFound, fmt.Errorf("monitor: task %d has no name, so its goroutine carries no label to find it by", id))
+		writeError(w, http.StatusNotFound, fmt.Errorf("monitor: task %d has no name, so its goroutine carries no label to find it by", in.ID))
 		return
 	}
 	stacks := stacksLabelled(fmt.Sprintf("%q:%q", "loom."+in.Kind, in.Name))
@@ -358,16 +351,11 @@ func (h *handler) cancel(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, err)
 		return
 	}
-	id, err := taskID(r)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err)
-		return
-	}
-	n := registry.Lookup(id)
+	n := liveTask(w, r)
 	if n == nil {
-		writeError(w, http.StatusNotFound, fmt.Errorf("monitor: no live task %d", id))
 		return
 	}
+	id := n.ID()
 	if !n.Cancel(fmt.Errorf("cancelled from the monitor by %s", r.RemoteAddr)) {
 		writeError(w, http.StatusConflict, fmt.Errorf("monitor: task %d has no context of its own to cancel (a group member: cancel its group)", id))
 		return

@@ -48,7 +48,10 @@ func TestPageInHeadlessChromium(t *testing.T) {
 	sem := loom.NewSemaphore("browser-visible-semaphore", 3)
 
 	dir := t.TempDir()
-	base := []string{"--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+	// The background-networking flags keep Chromium from reaching for
+	// Google's hosts, which this machine's closed network refuses.
+	base := []string{"--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+		"--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
 		"--user-data-dir=" + filepath.Join(dir, "profile"), "--virtual-time-budget=5000", "--window-size=1280,900"}
 	run := func(args ...string) []byte {
 		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)

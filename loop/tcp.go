@@ -261,8 +261,10 @@ func (c *Conn) checkIdle() {
 	c.finish(ErrIdle)
 }
 
-// LocalAddr and RemoteAddr return the connection's addresses.
-func (c *Conn) LocalAddr() net.Addr  { return localAddr(c.fd) }
+// LocalAddr returns the connection's local address.
+func (c *Conn) LocalAddr() net.Addr { return localAddr(c.fd) }
+
+// RemoteAddr returns the peer's address.
 func (c *Conn) RemoteAddr() net.Addr { return remoteAddr(c.fd) }
 
 // Loop returns the connection's loop.

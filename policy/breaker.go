@@ -24,6 +24,7 @@ type BreakerOpenError struct {
 	Until   time.Time // when the breaker turns half-open
 }
 
+// Error says which breaker refused, and until when.
 func (e *BreakerOpenError) Error() string {
 	return fmt.Sprintf("policy: circuit breaker %q open until %s", e.Breaker, e.Until.Format(time.RFC3339Nano))
 }
@@ -48,6 +49,7 @@ const (
 	HalfOpen
 )
 
+// String returns the state's name: closed, open or half-open.
 func (s BreakerState) String() string {
 	switch s {
 	case Closed:

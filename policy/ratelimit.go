@@ -27,6 +27,7 @@ type RateLimitedError struct {
 	Wait    time.Duration
 }
 
+// Error says which limiter refused, and how long to wait.
 func (e *RateLimitedError) Error() string {
 	if e.Key != "" {
 		return fmt.Sprintf("policy: rate limit %q for %q: next call allowed in %v", e.Limiter, e.Key, e.Wait)

@@ -25,6 +25,7 @@ type ExhaustedError struct {
 	Err      error  // the last attempt's error
 }
 
+// Error says which retry gave up, after how many attempts and why.
 func (e *ExhaustedError) Error() string {
 	return fmt.Sprintf("policy: retry %q gave up after %d attempts (%s): %v", e.Retry, e.Attempts, e.Reason, e.Err)
 }

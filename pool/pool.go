@@ -481,6 +481,7 @@ type CloseError struct {
 	Err          error // the context's cause
 }
 
+// Error counts the tasks that never ran and those still running.
 func (e *CloseError) Error() string {
 	return fmt.Sprintf("pool %q closed before draining: %d tasks never ran, %d still running: %v",
 		e.Pool, len(e.NeverRan), len(e.StillRunning), e.Err)

@@ -35,6 +35,7 @@ type RemoteError struct {
 	Panic string
 }
 
+// Error gives the function and the child's error text or panic.
 func (e *RemoteError) Error() string {
 	if e.Panic != "" {
 		return fmt.Sprintf("%s panicked in a child process: %s", e.Func, e.Panic)

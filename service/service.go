@@ -51,6 +51,7 @@ type NotStoppedError struct {
 	Services []string
 }
 
+// Error names the services that did not stop.
 func (e *NotStoppedError) Error() string {
 	return fmt.Sprintf("service: %d services did not stop in time: %v", len(e.Services), e.Services)
 }

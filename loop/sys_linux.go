@@ -137,9 +137,17 @@ func readFD(fd int, buf []byte) (int, error) {
 	return n, err
 }
 
+// writevFD writes iov with one system call: write(2) for a single buffer,
+// the common case, writev(2) for several.
 func writevFD(fd int, iov [][]byte) (int, error) {
 	for {
-		n, err := unix.Writev(fd, iov)
+		var n int
+		var err error
+		if len(iov) == 1 {
+			n, err = unix.Write(fd, iov[0])
+		} else {
+			n, err = unix.Writev(fd, iov)
+		}
 		if err == unix.EINTR {
 			continue
 		}

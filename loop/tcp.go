@@ -473,15 +473,22 @@ func (c *Conn) flush() {
 			c.off += k
 			n -= k
 		}
+		sent := 0 // whole segments written
 		for n > 0 {
-			if n >= len(c.segs[0]) {
-				n -= len(c.segs[0])
-				c.segs = c.segs[1:]
+			if n >= len(c.segs[sent]) {
+				n -= len(c.segs[sent])
+				c.segs[sent] = nil
+				sent++
 				continue
 			}
-			c.segs[0] = c.segs[0][n:]
+			c.segs[sent] = c.segs[sent][n:]
 			n = 0
 		}
+		// Keep the slice's array: a connection answered every turn would
+		// otherwise allocate a new one each time.
+		rest := copy(c.segs, c.segs[sent:])
+		clear(c.segs[rest:])
+		c.segs = c.segs[:rest]
 	}
 	if c.off == len(c.backlog) {
 		c.backlog, c.off = c.backlog[:0], 0
@@ -533,7 +540,7 @@ func (c *Conn) finish(err error) {
 func (l *Loop) flushWrites() {
 	for range 4 {
 		if len(l.dirty) == 0 {
-			return
+			break
 		}
 		batch := l.dirty
 		l.dirty = l.dirtySpare[:0]

@@ -374,7 +374,14 @@ func (s *Supervisor) handle(ctx context.Context, e exit, runs []*run) error {
 		for _, o := range runs { // stop the others; their ends are not failures
 			if o != r && o.state == "running" {
 				o.cancel(fmt.Errorf("service %q failed: restarting all", r.svc.Name))
-				<-o.done
+				stopped := time.NewTimer(s.shutdownTimeout)
+				select {
+				case <-o.done:
+					stopped.Stop()
+				case <-stopped.C:
+					return fmt.Errorf("service %q did not stop within %v for a one-for-all restart: %w",
+						o.svc.Name, s.shutdownTimeout, ErrGaveUp)
+				}
 				s.mu.Lock()
 				o.settled = o.attempt
 				s.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -189,4 +190,28 @@ func TestPanicIsAFailureAndBadInput(t *testing.T) {
 	if err := New("x", Backoff(0, 0)).Run(context.Background()); !errors.Is(err, loom.ErrInvalidArgument) {
 		t.Fatal(err)
 	}
+}
+
+// A one-for-all restart gives up, rather than hang, when a service will
+// not stop.
+func TestOneForAllGivesUpOnAServiceThatWillNotStop(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := New("app", OneForAll(), ShutdownTimeout(time.Second), Backoff(time.Second, time.Second))
+		release := make(chan struct{})
+		_ = s.Add(Service{Name: "stubborn", Run: func(ctx context.Context, ready func()) error {
+			ready()
+			<-release // ignores its context
+			return nil
+		}})
+		_ = s.Add(Service{Name: "crasher", Run: func(ctx context.Context, ready func()) error {
+			ready()
+			return errors.New("crash")
+		}})
+		err := s.Run(context.Background())
+		if !errors.Is(err, ErrGaveUp) || !strings.Contains(err.Error(), "stubborn") {
+			t.Fatalf("Run: %v", err)
+		}
+		close(release)
+		synctest.Wait()
+	})
 }

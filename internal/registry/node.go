@@ -26,8 +26,10 @@ type Node struct {
 	prev   *Node
 	next   *Node
 
-	state     atomic.Uint32
-	retrieved atomic.Bool // set once somebody has read the node's result
+	// state holds the State in its low bits and retrievedBit: one word
+	// rather than two keeps a group member's allocation in a smaller size
+	// class.
+	state atomic.Uint32
 	kind      Kind
 }
 
@@ -96,10 +98,23 @@ func (n *Node) Name() string { return n.name }
 func (n *Node) Parent() uint64 { return n.parent }
 
 // State returns the node's current state.
-func (n *Node) State() State { return State(n.state.Load()) }
+func (n *Node) State() State { return State(n.state.Load() &^ retrievedBit) }
+
+// retrievedBit marks, in Node.state, that somebody has read the result.
+const retrievedBit = 1 << 31
 
 // SetState moves a node to a non-terminal state.
-func (n *Node) SetState(s State) { n.state.Store(uint32(s)) }
+func (n *Node) SetState(s State) { n.setState(s) }
+
+// setState stores s and keeps the retrieved mark.
+func (n *Node) setState(s State) {
+	for {
+		old := n.state.Load()
+		if n.state.CompareAndSwap(old, old&retrievedBit|uint32(s)) {
+			return
+		}
+	}
+}
 
 // Finish records the node's end: its terminal state and error. Call it once.
 func (n *Node) Finish(s State, err error) {
@@ -107,7 +122,7 @@ func (n *Node) Finish(s State, err error) {
 	if n.id != 0 {
 		n.ended = now()
 	}
-	n.state.Store(uint32(s))
+	n.setState(s)
 }
 
 // Err returns the error recorded by Finish. Call it only after State
@@ -115,10 +130,10 @@ func (n *Node) Finish(s State, err error) {
 func (n *Node) Err() error { return n.err }
 
 // MarkRetrieved records that somebody has read the node's result.
-func (n *Node) MarkRetrieved() { n.retrieved.Store(true) }
+func (n *Node) MarkRetrieved() { n.state.Or(retrievedBit) }
 
 // Retrieved reports whether somebody has read the node's result.
-func (n *Node) Retrieved() bool { return n.retrieved.Load() }
+func (n *Node) Retrieved() bool { return n.state.Load()&retrievedBit != 0 }
 
 // Cancel cancels the node's own context with cause and reports whether the
 // node has a context of its own to cancel.

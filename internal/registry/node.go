@@ -30,7 +30,7 @@ type Node struct {
 	// rather than two keeps a group member's allocation in a smaller size
 	// class.
 	state atomic.Uint32
-	kind      Kind
+	kind  Kind
 }
 
 // nodeExt holds what groups, standalone tasks and debug mode add to a node,

@@ -59,17 +59,8 @@ func (c *Cond) Wait(ctx context.Context) error {
 	c.l.Unlock()
 
 	var err error
-	if w.wait(ctx.Done()) {
-		plainWaiters.put(w)
-	} else {
-		c.mu.Lock()
-		served := !w.linked
-		if !served {
-			c.waiters.remove(w)
-			err = context.Cause(ctx)
-		}
-		c.mu.Unlock()
-		plainWaiters.put(w)
+	if !await(&c.mu, &c.waiters, w, ctx.Done()) {
+		err = context.Cause(ctx)
 	}
 	c.l.Lock()
 	return err

@@ -70,18 +70,7 @@ func (e *Event) Wait(ctx context.Context) error {
 	e.waiters.push(w)
 	e.mu.Unlock()
 
-	if w.wait(ctx.Done()) {
-		plainWaiters.put(w)
-		return nil
-	}
-	e.mu.Lock()
-	served := !w.linked
-	if !served {
-		e.waiters.remove(w)
-	}
-	e.mu.Unlock()
-	plainWaiters.put(w)
-	if served {
+	if await(&e.mu, &e.waiters, w, ctx.Done()) {
 		return nil
 	}
 	return context.Cause(ctx)

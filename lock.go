@@ -58,19 +58,8 @@ func (l *Lock) Lock(ctx context.Context) error {
 	l.waiters.push(w)
 	l.mu.Unlock()
 
-	if w.wait(done) {
-		plainWaiters.put(w)
-		return nil
-	}
-	l.mu.Lock()
-	served := !w.linked // the lock was handed over meanwhile
-	if !served {
-		l.waiters.remove(w)
-	}
-	l.mu.Unlock()
-	plainWaiters.put(w)
-	if served {
-		return nil
+	if await(&l.mu, &l.waiters, w, done) {
+		return nil // the lock was handed over
 	}
 	return context.Cause(ctx)
 }

@@ -42,6 +42,22 @@ func (w *waiter[T]) wait(done <-chan struct{}) bool {
 	}
 }
 
+// await blocks a plain waiter, already pushed on l, until it is served or
+// done closes, and reports whether it was served; either way w goes back to
+// the pool. mu is the primitive's lock, not held on entry.
+func await(mu *sync.Mutex, l *waitList[struct{}], w *waiter[struct{}], done <-chan struct{}) bool {
+	served := w.wait(done)
+	if !served {
+		mu.Lock()
+		if served = !w.linked; !served { // not served meanwhile: give up the place
+			l.remove(w)
+		}
+		mu.Unlock()
+	}
+	plainWaiters.put(w)
+	return served
+}
+
 // waitList is a FIFO of waiters. The zero value is empty.
 type waitList[T any] struct {
 	head, tail *waiter[T]

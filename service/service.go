@@ -306,6 +306,14 @@ func (s *Supervisor) start(ctx context.Context, r *run) error {
 		s.setState(r, "running", nil)
 		return nil
 	case <-done:
+		select {
+		case <-ready:
+			// It was ready, then ended: a failure after its start, which
+			// the supervising loop deals with like any other.
+			s.setState(r, "running", nil)
+			return nil
+		default:
+		}
 		s.mu.Lock()
 		err := r.exitErr
 		r.settled = attempt // dealt with here, not by the loop

@@ -215,3 +215,37 @@ func TestOneForAllGivesUpOnAServiceThatWillNotStop(t *testing.T) {
 		synctest.Wait()
 	})
 }
+
+// A service that says it is ready and then fails at once has started: it
+// is restarted, not reported as a failure to start. Real scheduling, many
+// times: both of start's channels are often ready when it looks.
+func TestReadyThenFailIsARestartNotAStartFailure(t *testing.T) {
+	for range 100 {
+		var attempts atomic.Int64
+		s := New("app", Backoff(time.Millisecond, time.Millisecond))
+		_ = s.Add(Service{Name: "quick-fail", Run: func(ctx context.Context, ready func()) error {
+			n := attempts.Add(1)
+			ready()
+			if n == 1 {
+				return errors.New("first run fails")
+			}
+			<-ctx.Done()
+			return nil
+		}})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- s.Run(ctx) }()
+		for attempts.Load() < 2 {
+			select {
+			case err := <-done:
+				cancel()
+				t.Fatalf("Run ended early: %v", err)
+			case <-time.After(time.Millisecond):
+			}
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	}
+}

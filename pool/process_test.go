@@ -143,6 +143,7 @@ func TestProcessPoolKilledChildFailsItsTaskAndIsReplaced(t *testing.T) {
 	if v, err := queued.Wait(ctx); v != 25 || err != nil {
 		t.Fatalf("the next task: %d %v", v, err)
 	}
+	closeProcessPool(t, pp) // the counters are final once the workers have exited
 	if m := pp.Metrics(); m.Failed != 1 || m.Completed != 1 {
 		t.Fatalf("metrics %+v", m)
 	}

@@ -238,7 +238,10 @@ func TestAsCompletedEndedTasksInArgumentOrder(t *testing.T) {
 func watched(tasks []*Task[int]) bool {
 	for _, t := range tasks {
 		t.mu.Lock()
-		n := len(t.onDone)
+		n := 0
+		if t.onDone != nil {
+			n = len(*t.onDone)
+		}
 		t.mu.Unlock()
 		if n == 0 {
 			return false

@@ -35,15 +35,13 @@ type TaskInfo = registry.Info
 //
 // All methods may be called from any goroutine. A Task must not be copied.
 type Task[T any] struct {
-	node   *registry.Node // &nodeStore, except in debug mode
-	ctx    context.Context
-	cancel context.CancelCauseFunc
+	node *registry.Node // &nodeStore, except in debug mode; its Cancel cancels the task's context
 
 	mu sync.Mutex
 	// done is made on first use (Done, Wait) and closed once the task has
 	// settled; most tasks of a pool are never waited on through it.
 	done   chan struct{}
-	onDone []func()
+	onDone *[]func() // end callbacks, rare: a pointer keeps the task small
 	val    T
 	err    error
 	// fn is the function of a prepared task until it runs or is aborted.
@@ -56,7 +54,7 @@ type Task[T any] struct {
 	ended, settled atomic.Bool
 
 	// The node and the context live inside the task, saving two
-	// allocations per task.
+	// allocations per task; nctx is the task's context.
 	nodeStore registry.Node
 	nctx      nodeCtx
 }
@@ -140,17 +138,17 @@ func newTask[T any](ctx context.Context, name string, parent uint64, fn func(con
 	}
 	n.Init(registry.KindTask, name, parent, funcPC(fn), 2)
 	tctx, cancel := context.WithCancelCause(ctx)
-	t.node, t.cancel = n, cancel
+	t.node = n
 	t.nctx = nodeCtx{Context: tctx, n: n}
-	t.ctx = &t.nctx
 	n.SetCancel(cancel)
 	return t
 }
 
 // failedTask returns a task that ended with err without running.
 func failedTask[T any](name string, err error) *Task[T] {
-	t := &Task[T]{ctx: context.Background(), cancel: func(error) {}}
+	t := &Task[T]{}
 	t.node = &t.nodeStore
+	t.nctx = nodeCtx{Context: context.Background(), n: t.node}
 	t.node.Init(registry.KindTask, name, 0, 0, 2)
 	t.err = err
 	t.node.Finish(Failed, err)
@@ -179,19 +177,21 @@ func (t *Task[T]) run(fn func(context.Context) (T, error), lctx context.Context,
 	var v T
 	err := errGoexit // stays if fn calls runtime.Goexit
 	defer func() { t.finish(v, err, o) }()
-	v, err = call(t.ctx, t.node.Name(), fn)
+	v, err = call(&t.nctx, t.node.Name(), fn)
 }
 
 // finish records the task's outcome, runs the end callbacks, then closes
 // done and tells the owner.
 func (t *Task[T]) finish(v T, err error, o owner) {
-	st := outcome(t.ctx, err)
+	st := outcome(&t.nctx, err)
 	t.mu.Lock()
 	t.val, t.err = v, err
 	t.node.Finish(st, err)
 	t.ended.Store(true)
-	cbs := t.onDone
-	t.onDone = nil
+	var cbs []func()
+	if t.onDone != nil {
+		cbs, t.onDone = *t.onDone, nil
+	}
 	var done chan struct{}
 	if len(cbs) == 0 {
 		t.settled.Store(true)
@@ -210,7 +210,7 @@ func (t *Task[T]) finish(v T, err error, o owner) {
 	if done != nil {
 		close(done)
 	}
-	t.cancel(errTaskEnded)
+	t.node.Cancel(errTaskEnded)
 	o.exit(t.node, st, err)
 }
 
@@ -292,7 +292,7 @@ func (t *Task[T]) Cancel(cause error) {
 	if cause == nil {
 		cause = context.Canceled
 	}
-	t.cancel(cause)
+	t.node.Cancel(cause)
 }
 
 // State returns the task's current state.
@@ -317,6 +317,9 @@ func (t *Task[T]) whenDone(f func()) {
 		f()
 		return
 	}
-	t.onDone = append(t.onDone, f)
+	if t.onDone == nil {
+		t.onDone = new([]func())
+	}
+	*t.onDone = append(*t.onDone, f)
 	t.mu.Unlock()
 }

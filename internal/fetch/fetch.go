@@ -197,7 +197,9 @@ func Run(ctx context.Context, in io.Reader, stdout, stderr io.Writer, c Config) 
 			}
 			return true
 		}))
-	var limiter policy.Policy = policy.NewKeyedRateLimit("fetch per host", 1e9, 1<<30)
+	// Policies around each attempt: the per-host breaker and rate limit are
+	// added per URL; a limit only when one was asked for.
+	var limiter policy.Policy
 	if c.Rate > 0 {
 		limiter = policy.NewKeyedRateLimit("fetch per host", c.Rate, 1)
 	}
@@ -253,7 +255,7 @@ func Run(ctx context.Context, in io.Reader, stdout, stderr io.Writer, c Config) 
 			}
 			body = b
 			return struct{}{}, nil
-		}, retry, breaker, limiter, policy.Timeout(c.Timeout))
+		}, policies(retry, breaker, limiter, policy.Timeout(c.Timeout))...)
 		rec.Attempts = tries
 		if tries > 1 {
 			retried.Add(1)
@@ -351,4 +353,15 @@ func bar(n, total int64, width int) string {
 	}
 	k := int(int64(width) * n / total)
 	return "[" + strings.Repeat("=", k) + strings.Repeat(" ", width-k) + "]"
+}
+
+// policies drops the nil ones from ps, keeping the order.
+func policies(ps ...policy.Policy) []policy.Policy {
+	out := ps[:0]
+	for _, p := range ps {
+		if p != nil {
+			out = append(out, p)
+		}
+	}
+	return out
 }

@@ -67,7 +67,7 @@ const demoHosts = 4
 
 func runDemo(ctx context.Context, out io.Writer, c demoConfig) error {
 	start := time.Now()
-	stopMonitor, err := startMonitor(ctx, out, c.monitor)
+	stopMonitor, monAddr, err := startMonitor(ctx, out, c.monitor)
 	if err != nil {
 		return err
 	}
@@ -144,24 +144,21 @@ func runDemo(ctx context.Context, out io.Writer, c demoConfig) error {
 		return fetchErr
 	}
 	if c.hold && ctx.Err() == nil {
-		fmt.Fprintf(out, "\nthe server and the monitor stay up; try: loom top %s. Ctrl-C to quit.\n", monitorAddr)
+		fmt.Fprintf(out, "\nthe server and the monitor stay up; try: loom top %s. Ctrl-C to quit.\n", monAddr)
 		<-ctx.Done()
 	}
 	return nil
 }
 
-// monitorAddr is where startMonitor listens, once it has.
-var monitorAddr string
-
 // startMonitor serves the monitor on addr as a task of its own, and returns
-// the function that stops it.
-func startMonitor(ctx context.Context, out io.Writer, addr string) (func(), error) {
+// the function that stops it and the address it listens on.
+func startMonitor(ctx context.Context, out io.Writer, addr string) (func(), string, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("monitor: %w", err)
+		return nil, "", fmt.Errorf("monitor: %w", err)
 	}
-	monitorAddr = ln.Addr().String()
-	fmt.Fprintf(out, "monitor: http://%s   (loom top %s)\n", monitorAddr, monitorAddr)
+	bound := ln.Addr().String()
+	fmt.Fprintf(out, "monitor: http://%s   (loom top %s)\n", bound, bound)
 	mctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	task := loom.Go(mctx, "monitor", func(ctx context.Context) (struct{}, error) {
 		return struct{}{}, monitor.ServeListener(ctx, ln)
@@ -171,5 +168,5 @@ func startMonitor(ctx context.Context, out io.Writer, addr string) (func(), erro
 		if _, err := task.Wait(context.Background()); err != nil {
 			fmt.Fprintln(out, "monitor:", err)
 		}
-	}, nil
+	}, bound, nil
 }

@@ -51,7 +51,7 @@ func runServe(cmd *cobra.Command, addr string, loops int, monitorAddr string, ru
 	ctx := cmd.Context()
 	out := cmd.OutOrStdout()
 	if monitorAddr != "" {
-		stop, err := startMonitor(ctx, out, monitorAddr)
+		stop, _, err := startMonitor(ctx, out, monitorAddr)
 		if err != nil {
 			return err
 		}

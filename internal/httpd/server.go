@@ -111,9 +111,7 @@ func (s *Server) OnData(c *loop.Conn, data []byte) {
 			break
 		}
 		if err != nil {
-			pe := err.(*parseError)
-			s.BadRequests.Add(1)
-			st.pending = append(st.pending, &response{data: render(pe.status, pe.msg+"\n", false, true), ready: true, close: true})
+			st.pending = append(st.pending, &response{data: s.refuse(err), ready: true, close: true})
 			off = len(st.in)
 			break
 		}
@@ -139,11 +137,9 @@ func (s *Server) handle(c *loop.Conn, st *conn, req Request) {
 	switch {
 	case rule != nil && rule.fails(rule.count.Add(1)):
 		s.Failures.Add(1)
-		resp.data = render(503, "injected failure\n", head, resp.close, "Retry-After: 0")
-	case path == "/health":
-		resp.data = render(200, "ok\n", head, resp.close)
+		resp.data = render(503, "injected failure\n", head, resp.close, textPlain, "Retry-After: 0")
 	default:
-		resp.data = render(200, page(path), head, resp.close, "Content-Type: text/html; charset=utf-8")
+		resp.data = answer(path, head, resp.close)
 	}
 	st.pending = append(st.pending, resp)
 	if rule != nil && rule.Latency > 0 {
@@ -179,22 +175,37 @@ func page(path string) string {
 		path, path, strings.TrimRight(path, "/"), strings.TrimRight(path, "/"))
 }
 
+// answer is the normal response to path: "ok" for /health, a page for the
+// rest.
+func answer(path string, head, close bool) []byte {
+	if path == "/health" {
+		return render(200, "ok\n", head, close, textPlain)
+	}
+	return render(200, page(path), head, close, "text/html; charset=utf-8")
+}
+
+// refuse answers a request that could not be parsed, and counts it.
+func (s *Server) refuse(err error) []byte {
+	pe := err.(*parseError)
+	s.BadRequests.Add(1)
+	return render(pe.status, pe.msg+"\n", false, true, textPlain)
+}
+
+const textPlain = "text/plain; charset=utf-8"
+
 var statusText = map[int]string{200: "OK", 400: "Bad Request", 413: "Content Too Large", 431: "Request Header Fields Too Large",
 	501: "Not Implemented", 503: "Service Unavailable", 505: "HTTP Version Not Supported"}
 
 // render builds a response.
-func render(status int, body string, head, close bool, extra ...string) []byte {
+func render(status int, body string, head, close bool, contentType string, extra ...string) []byte {
 	var b strings.Builder
-	fmt.Fprintf(&b, "HTTP/1.1 %d %s\r\nContent-Length: %d\r\n", status, statusText[status], len(body))
+	fmt.Fprintf(&b, "HTTP/1.1 %d %s\r\nContent-Length: %d\r\nContent-Type: %s\r\n", status, statusText[status], len(body), contentType)
 	for _, h := range extra {
 		b.WriteString(h)
 		b.WriteString("\r\n")
 	}
 	if close {
 		b.WriteString("Connection: close\r\n")
-	}
-	if !strings.Contains(strings.Join(extra, "\n"), "Content-Type") {
-		b.WriteString("Content-Type: text/plain; charset=utf-8\r\n")
 	}
 	b.WriteString("\r\n")
 	if !head {
@@ -214,18 +225,12 @@ func (s *Server) Answer(buf []byte) (out []byte, used int, closeAfter bool) {
 			break
 		}
 		if err != nil {
-			pe := err.(*parseError)
-			s.BadRequests.Add(1)
-			return append(out, render(pe.status, pe.msg+"\n", false, true)...), len(buf), true
+			return append(out, s.refuse(err)...), len(buf), true
 		}
 		used += n
 		s.Requests.Add(1)
 		path, _, _ := strings.Cut(string(req.Target), "?")
-		if path == "/health" {
-			out = append(out, render(200, "ok\n", false, !req.KeepAlive)...)
-		} else {
-			out = append(out, render(200, page(path), false, !req.KeepAlive, "Content-Type: text/html; charset=utf-8")...)
-		}
+		out = append(out, answer(path, string(req.Method) == "HEAD", !req.KeepAlive)...)
 		if !req.KeepAlive {
 			return out, used, true
 		}

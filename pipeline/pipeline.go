@@ -245,6 +245,19 @@ func From[T any](p *Pipeline, seq iter.Seq[T], opts ...Option) *Stream[T] {
 // Map runs fn on every item of in, with the stage's workers, and streams
 // the results. What happens when fn fails depends on OnError.
 func Map[In, Out any](in *Stream[In], name string, fn func(ctx context.Context, v In) (Out, error), opts ...Option) *Stream[Out] {
+	var keep func(context.Context, In) (Out, bool, error)
+	if fn != nil {
+		keep = func(ctx context.Context, v In) (Out, bool, error) {
+			r, err := fn(ctx, v)
+			return r, true, err
+		}
+	}
+	return stageOf(in, name, keep, opts)
+}
+
+// stageOf runs fn on every item of in with the stage's workers; an item
+// for which fn says false is dropped (Filter).
+func stageOf[In, Out any](in *Stream[In], name string, fn func(ctx context.Context, v In) (Out, bool, error), opts []Option) *Stream[Out] {
 	p := in.p
 	st, err := p.newStage(name, opts)
 	if err == nil && fn == nil {
@@ -262,10 +275,10 @@ func Map[In, Out any](in *Stream[In], name string, fn func(ctx context.Context, 
 	apply := func(ctx context.Context, v In) (Out, bool, error) {
 		st.in.Add(1)
 		st.busy.Add(1)
-		r, err := fn(ctx, v)
+		r, emit, err := fn(ctx, v)
 		st.busy.Add(-1)
 		if err == nil {
-			return r, true, nil
+			return r, emit, nil
 		}
 		st.failed.Add(1)
 		err = fmt.Errorf("pipeline stage %q: %w", name, err)
@@ -413,15 +426,11 @@ func mapOrdered[In, Out any](p *Pipeline, st *stage, name string, in <-chan In, 
 
 // Filter keeps the items of in for which keep returns true.
 func Filter[T any](in *Stream[T], name string, keep func(v T) bool, opts ...Option) *Stream[T] {
-	if keep == nil {
-		in.p.fail(fmt.Errorf("pipeline stage %q: %w: nil function", name, loom.ErrInvalidArgument))
+	var fn func(context.Context, T) (T, bool, error)
+	if keep != nil {
+		fn = func(_ context.Context, v T) (T, bool, error) { return v, keep(v), nil }
 	}
-	return FlatMap(in, name, func(_ context.Context, v T) ([]T, error) {
-		if keep != nil && keep(v) {
-			return []T{v}, nil
-		}
-		return nil, nil
-	}, opts...)
+	return stageOf(in, name, fn, opts)
 }
 
 // FlatMap runs fn on every item and streams each item of its result, in

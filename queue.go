@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"loom/internal/registry"
 )
@@ -24,21 +25,38 @@ import (
 // and can be shut down without a panic on the senders' side. Where a plain
 // bounded FIFO channel does the job, use the channel.
 //
+// A bounded FIFO queue takes no lock while it is neither empty nor full
+// (see ring.go), so many producers and consumers can share one; the other
+// kinds take a mutex for every call. Waiting Put and Get calls are served
+// in the order they began waiting, but a new call may overtake them while
+// they are being woken.
+//
 // The zero value is an empty, unbounded FIFO queue, not registered with the
 // monitor. A Queue must not be copied after first use.
 type Queue[T any] struct {
+	// ring holds the items of a bounded FIFO queue, nil for the others.
+	// The fields below that say "lock mode" serve only the others, whose
+	// items are in the store; a ring keeps its own counts.
+	ring       *ring[T]
 	mu         sync.Mutex
-	items      store[T]
-	capacity   int // 0: unbounded
+	items      store[T] // lock mode
+	capacity   int      // 0: unbounded
 	getters    waitList[T]
 	putters    waitList[T] // each holds the item it is waiting to put
 	pool       waiterPool[T]
-	unfinished int
-	joined     chan struct{} // closed when unfinished drops to 0; nil if nobody waits
-	joiners    int
-	shutdown   bool
-	puts, gets uint64
-	err        error // set when the constructor's arguments were bad
+	unfinished int           // lock mode
+	joined     chan struct{} // closed when nothing is unfinished; nil if nobody waits
+	shutdown   bool          // lock mode
+	puts, gets uint64        // lock mode
+	err        error         // set when the constructor's arguments were bad
+
+	// For the ring: how many Get and Put calls wait, mirrored from the
+	// wait lists so that a put or get on the fast path can see, without
+	// the lock, whether it has someone to serve; how many items were
+	// marked done; how many Join calls wait.
+	nGetters, nPutters atomic.Int32
+	done               atomic.Uint64
+	joiners            atomic.Int32
 }
 
 // NewQueue returns a first-in first-out queue holding at most capacity
@@ -72,6 +90,9 @@ func newQueue[T any](fn, name string, capacity int, order queueOrder, less func(
 	case order == priority && less == nil:
 		q.err = invalid(fn, "nil less function")
 	default:
+		if order == fifo && capacity > 0 {
+			q.ring = newRing[T](capacity)
+		}
 		registry.Track(q, registry.KindQueue, name, (*Queue[T]).report)
 	}
 	return q
@@ -84,6 +105,9 @@ func newQueue[T any](fn, name string, capacity int, order queueOrder, less func(
 func (q *Queue[T]) Put(ctx context.Context, v T) error {
 	if ctx == nil {
 		return invalid("loom.Queue.Put", "nil context")
+	}
+	if q.ring != nil {
+		return q.ringPut(ctx, v)
 	}
 	q.mu.Lock()
 	next, err := q.putLocked(v)
@@ -100,7 +124,12 @@ func (q *Queue[T]) Put(ctx context.Context, v T) error {
 	w.val = v
 	q.putters.push(w)
 	q.mu.Unlock()
+	return q.awaitPut(ctx, w)
+}
 
+// awaitPut waits for the putter w, already in the wait list, to be served
+// or for ctx to end.
+func (q *Queue[T]) awaitPut(ctx context.Context, w *waiter[T]) error {
 	if w.wait(ctx.Done()) {
 		err := w.err
 		q.pool.put(w)
@@ -110,9 +139,10 @@ func (q *Queue[T]) Put(ctx context.Context, v T) error {
 	served := !w.linked
 	if !served {
 		q.putters.remove(w)
+		q.mirror()
 	}
 	q.mu.Unlock()
-	err = w.err
+	err := w.err
 	q.pool.put(w)
 	if served {
 		return err
@@ -123,6 +153,16 @@ func (q *Queue[T]) Put(ctx context.Context, v T) error {
 // TryPut adds v without waiting. It returns ErrQueueFull if a bounded queue
 // is full and ErrQueueShutdown after Shutdown.
 func (q *Queue[T]) TryPut(v T) error {
+	if q.ring != nil {
+		switch q.ring.push(v) {
+		case ringFull:
+			return ErrQueueFull
+		case ringShut:
+			return ErrQueueShutdown
+		}
+		q.serveGetters()
+		return nil
+	}
 	q.mu.Lock()
 	next, err := q.putLocked(v)
 	q.mu.Unlock()
@@ -164,6 +204,9 @@ func (q *Queue[T]) Get(ctx context.Context) (T, error) {
 	if ctx == nil {
 		return zero, invalid("loom.Queue.Get", "nil context")
 	}
+	if q.ring != nil {
+		return q.ringGet(ctx)
+	}
 	q.mu.Lock()
 	v, next, err := q.getLocked()
 	if err != ErrQueueEmpty {
@@ -178,7 +221,12 @@ func (q *Queue[T]) Get(ctx context.Context) (T, error) {
 	w := q.pool.get(ctx)
 	q.getters.push(w)
 	q.mu.Unlock()
+	return q.awaitGet(ctx, w)
+}
 
+// awaitGet waits for the getter w, already in the wait list, to be served
+// or for ctx to end.
+func (q *Queue[T]) awaitGet(ctx context.Context, w *waiter[T]) (T, error) {
 	if w.wait(ctx.Done()) {
 		v, err := w.val, w.err
 		q.pool.put(w)
@@ -188,13 +236,15 @@ func (q *Queue[T]) Get(ctx context.Context) (T, error) {
 	served := !w.linked
 	if !served {
 		q.getters.remove(w)
+		q.mirror()
 	}
 	q.mu.Unlock()
-	v, err = w.val, w.err
+	v, err := w.val, w.err
 	q.pool.put(w)
 	if served {
 		return v, err // an item handed over is never dropped
 	}
+	var zero T
 	return zero, context.Cause(ctx)
 }
 
@@ -202,6 +252,9 @@ func (q *Queue[T]) Get(ctx context.Context) (T, error) {
 // ErrQueueEmpty if there is none, or ErrQueueShutdown if the queue is shut
 // down and empty.
 func (q *Queue[T]) TryGet() (T, error) {
+	if q.ring != nil {
+		return q.ringTake()
+	}
 	q.mu.Lock()
 	v, next, err := q.getLocked()
 	q.mu.Unlock()
@@ -242,6 +295,23 @@ func (q *Queue[T]) getLocked() (T, chan struct{}, error) {
 // Calling it more times than items were put is an error wrapping
 // ErrInvalidArgument.
 func (q *Queue[T]) TaskDone() error {
+	if q.ring != nil {
+		for {
+			d := q.done.Load()
+			if d >= q.ring.puts() {
+				return invalid("loom.Queue.TaskDone", "called more times than items were put")
+			}
+			if q.done.CompareAndSwap(d, d+1) {
+				break
+			}
+		}
+		if q.joiners.Load() > 0 {
+			q.mu.Lock()
+			q.releaseJoiners()
+			q.mu.Unlock()
+		}
+		return nil
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.unfinished == 0 {
@@ -252,11 +322,22 @@ func (q *Queue[T]) TaskDone() error {
 	return nil
 }
 
+// releaseJoiners wakes the Join calls if nothing is unfinished. The caller
+// holds the lock.
 func (q *Queue[T]) releaseJoiners() {
-	if q.unfinished == 0 && q.joined != nil {
+	if q.joined != nil && q.unfinishedNow() == 0 {
 		close(q.joined)
 		q.joined = nil
 	}
+}
+
+// unfinishedNow counts the unfinished items; in lock mode the caller holds
+// the lock.
+func (q *Queue[T]) unfinishedNow() int {
+	if q.ring != nil {
+		return int(q.ring.puts() - q.done.Load())
+	}
+	return q.unfinished
 }
 
 // Join waits until every item put has been marked done with TaskDone, or
@@ -266,7 +347,12 @@ func (q *Queue[T]) Join(ctx context.Context) error {
 		return invalid("loom.Queue.Join", "nil context")
 	}
 	q.mu.Lock()
-	if q.unfinished == 0 {
+	// Counted before the check: TaskDone on the ring's path counts done
+	// items first and then looks for joiners, so one of the two sees the
+	// other.
+	q.joiners.Add(1)
+	defer q.joiners.Add(-1)
+	if q.unfinishedNow() == 0 {
 		q.mu.Unlock()
 		return nil
 	}
@@ -274,13 +360,7 @@ func (q *Queue[T]) Join(ctx context.Context) error {
 		q.joined = make(chan struct{})
 	}
 	ch := q.joined
-	q.joiners++
 	q.mu.Unlock()
-	defer func() {
-		q.mu.Lock()
-		q.joiners--
-		q.mu.Unlock()
-	}()
 	select {
 	case <-ch:
 		return nil
@@ -300,26 +380,55 @@ func (q *Queue[T]) Join(ctx context.Context) error {
 func (q *Queue[T]) Shutdown(immediate bool) []T {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.shutdown = true
 	var left []T
-	if immediate {
-		left = q.items.drain()
-		q.unfinished -= len(left)
-		q.releaseJoiners()
+	if q.ring != nil {
+		q.ring.close()
+		if immediate {
+			for v, ok := q.ring.pop(); ok; v, ok = q.ring.pop() {
+				left = append(left, v)
+			}
+			q.done.Add(uint64(len(left)))
+		}
+	} else {
+		q.shutdown = true
+		if immediate {
+			left = q.items.drain()
+			q.unfinished -= len(left)
+		}
 	}
+	q.releaseJoiners()
 	for w := q.putters.head; w != nil; w = q.putters.head {
 		w.err = ErrQueueShutdown
 		q.putters.serve(w)
 	}
 	for w := q.getters.head; w != nil; w = q.getters.head {
-		w.err = ErrQueueShutdown
+		// A put that began before the ring closed may have landed
+		// since this getter started waiting: give it that item.
+		if v, ok := q.takeLocked(); ok {
+			w.val = v
+		} else {
+			w.err = ErrQueueShutdown
+		}
 		q.getters.serve(w)
 	}
+	q.mirror()
 	return left
+}
+
+// takeLocked pops an item from the ring, for a getter served under the lock.
+func (q *Queue[T]) takeLocked() (T, bool) {
+	if q.ring == nil {
+		var zero T
+		return zero, false
+	}
+	return q.ring.pop()
 }
 
 // Len returns the number of items in the queue.
 func (q *Queue[T]) Len() int {
+	if q.ring != nil {
+		return q.ring.len()
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return q.items.len()
@@ -332,7 +441,7 @@ func (q *Queue[T]) Cap() int { return q.capacity }
 func (q *Queue[T]) Unfinished() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.unfinished
+	return q.unfinishedNow()
 }
 
 // Waiting returns how many Get and Put calls are blocked.
@@ -346,24 +455,48 @@ func (q *Queue[T]) Waiting() (getters, putters int) {
 func (q *Queue[T]) String() string {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return fmt.Sprintf("queue %s len=%d cap=%d", q.items.order, q.items.len(), q.capacity)
+	return fmt.Sprintf("queue %s len=%d cap=%d", q.items.order, q.lenLocked(), q.capacity)
+}
+
+// lenLocked, shutDown and counts read the figures of either mode; in lock
+// mode the caller holds the lock.
+func (q *Queue[T]) lenLocked() int {
+	if q.ring != nil {
+		return q.ring.len()
+	}
+	return q.items.len()
+}
+
+func (q *Queue[T]) shutDown() bool {
+	if q.ring != nil {
+		return q.ring.closed()
+	}
+	return q.shutdown
+}
+
+func (q *Queue[T]) counts() (puts, gets uint64) {
+	if q.ring != nil {
+		return q.ring.puts(), q.ring.gets()
+	}
+	return q.puts, q.gets
 }
 
 func (q *Queue[T]) report(f *registry.Figures) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	shut := 0.0
-	if q.shutdown {
+	if q.shutDown() {
 		shut = 1
 	}
-	f.Stat("len", float64(q.items.len()))
+	puts, gets := q.counts()
+	f.Stat("len", float64(q.lenLocked()))
 	f.Stat("cap", float64(q.capacity))
-	f.Stat("unfinished", float64(q.unfinished))
+	f.Stat("unfinished", float64(q.unfinishedNow()))
 	f.Stat("getters", float64(q.getters.n))
 	f.Stat("putters", float64(q.putters.n))
-	f.Stat("joiners", float64(q.joiners))
-	f.Stat("puts", float64(q.puts))
-	f.Stat("gets", float64(q.gets))
+	f.Stat("joiners", float64(q.joiners.Load()))
+	f.Stat("puts", float64(puts))
+	f.Stat("gets", float64(gets))
 	f.Stat("shutdown", shut)
 	q.getters.report(f)
 	q.putters.report(f)

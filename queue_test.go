@@ -4,8 +4,11 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
+	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -285,12 +288,33 @@ func TestQueueBadInput(t *testing.T) {
 	}
 }
 
-// Producers and consumers, some giving up, over a small bounded queue:
-// every item that a Put accepted is received exactly once.
+// boundedKinds makes one queue of each order with the given capacity: the
+// FIFO one runs on the lock-free ring, the others under the mutex.
+func boundedKinds(capacity int) map[string]*Queue[int] {
+	return map[string]*Queue[int]{
+		"fifo":     NewQueue[int]("q", capacity),
+		"lifo":     NewLIFOQueue[int]("q", capacity),
+		"priority": NewPriorityQueue("q", capacity, cmp.Less[int]),
+	}
+}
+
+// Producers and consumers, some giving up, over a small bounded queue,
+// shut down at the end with or without immediate: every item that a Put
+// accepted is received exactly once, by a Get or from Shutdown.
 func TestQueueNothingLostUnderContention(t *testing.T) {
-	q := NewQueue[int]("q", 4)
+	for _, immediate := range []bool{false, true} {
+		for kind, q := range boundedKinds(4) {
+			t.Run(fmt.Sprintf("%s/immediate=%v", kind, immediate), func(t *testing.T) {
+				nothingLost(t, q, immediate)
+			})
+		}
+	}
+}
+
+func nothingLost(t *testing.T, q *Queue[int], immediate bool) {
 	const producers, each = 4, 500
 	var accepted sync.Map
+	var nAccepted atomic.Int64
 	var wg sync.WaitGroup
 	for p := range producers {
 		wg.Add(1)
@@ -302,8 +326,15 @@ func TestQueueNothingLostUnderContention(t *testing.T) {
 				if i%7 == 0 {
 					cancel()
 				}
-				if q.Put(ctx, v) == nil {
+				var err error
+				if i%5 == 0 {
+					err = q.TryPut(v)
+				} else {
+					err = q.Put(ctx, v)
+				}
+				if err == nil {
 					accepted.Store(v, true)
+					nAccepted.Add(1)
 				}
 				cancel()
 			}
@@ -320,19 +351,39 @@ func TestQueueNothingLostUnderContention(t *testing.T) {
 				if (i+c)%11 == 0 {
 					cancel()
 				}
-				v, err := q.Get(ctx)
+				var v int
+				var err error
+				if i%3 == 0 {
+					v, err = q.TryGet()
+				} else {
+					v, err = q.Get(ctx)
+				}
 				cancel()
 				switch {
 				case errors.Is(err, ErrQueueShutdown):
 					return
 				case err == nil:
 					received <- v
+					if err := q.TaskDone(); err != nil {
+						t.Error(err)
+					}
 				}
 			}
 		}()
 	}
+	if immediate {
+		// Shut down while the producers still run: what the queue
+		// holds comes back from Shutdown, and later puts fail.
+		for nAccepted.Load() < producers*each/3 {
+			runtime.Gosched()
+		}
+	} else {
+		wg.Wait()
+	}
+	for _, v := range q.Shutdown(immediate) {
+		received <- v
+	}
 	wg.Wait()
-	q.Shutdown(false)
 	cwg.Wait()
 	close(received)
 	seen := map[int]bool{}
@@ -355,6 +406,140 @@ func TestQueueNothingLostUnderContention(t *testing.T) {
 	})
 	if n == 0 {
 		t.Fatal("nothing accepted")
+	}
+	if q.Unfinished() != 0 || q.Len() != 0 {
+		t.Fatalf("unfinished %d, len %d after everything was taken and done", q.Unfinished(), q.Len())
+	}
+	if err := q.Join(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A bounded FIFO queue is first in, first out even when many goroutines
+// share it: each consumer sees each producer's items in the order they
+// were put, however the two interleave.
+func TestQueueFIFOOrderUnderContention(t *testing.T) {
+	const producers, consumers, each = 4, 4, 2000
+	q := NewQueue[[2]int]("q", 8)
+	var wg sync.WaitGroup
+	for p := range producers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				if err := q.Put(context.Background(), [2]int{p, i}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	var total atomic.Int64
+	var cwg sync.WaitGroup
+	for range consumers {
+		cwg.Add(1)
+		go func() {
+			defer cwg.Done()
+			last := [producers]int{-1, -1, -1, -1}
+			for {
+				v, err := q.Get(context.Background())
+				if err != nil {
+					return
+				}
+				if v[1] <= last[v[0]] {
+					t.Errorf("producer %d: got item %d after %d", v[0], v[1], last[v[0]])
+				}
+				last[v[0]] = v[1]
+				total.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	q.Shutdown(false)
+	cwg.Wait()
+	if total.Load() != producers*each {
+		t.Fatalf("received %d of %d", total.Load(), producers*each)
+	}
+}
+
+// Join waits for every item put to be marked done while producers and
+// consumers run, whatever the kind of queue.
+func TestQueueJoinUnderContention(t *testing.T) {
+	for kind, q := range boundedKinds(3) {
+		t.Run(kind, func(t *testing.T) {
+			const n = 3000
+			var done atomic.Int64
+			var cwg sync.WaitGroup
+			for range 3 {
+				cwg.Add(1)
+				go func() {
+					defer cwg.Done()
+					for {
+						if _, err := q.Get(context.Background()); err != nil {
+							return
+						}
+						done.Add(1)
+						if err := q.TaskDone(); err != nil {
+							t.Error(err)
+						}
+					}
+				}()
+			}
+			for i := range n {
+				if err := q.Put(context.Background(), i); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := q.Join(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if got := done.Load(); got != n {
+				t.Fatalf("Join returned with %d of %d items done", got, n)
+			}
+			q.Shutdown(false)
+			cwg.Wait()
+		})
+	}
+}
+
+// The ring goes round many laps at every capacity without losing or
+// reordering an item, and counts what it holds.
+func TestQueueRingLaps(t *testing.T) {
+	for _, capacity := range []int{1, 2, 3, 7, 64} {
+		q := NewQueue[int]("q", capacity)
+		next, want := 0, 0
+		for round := range 200 {
+			for range round % (capacity + 2) {
+				if q.TryPut(next) == nil {
+					next++
+				}
+			}
+			if q.Len() != next-want || q.Len() > capacity {
+				t.Fatalf("cap %d: len %d, want %d", capacity, q.Len(), next-want)
+			}
+			for range round % 3 {
+				v, err := q.TryGet()
+				if err != nil {
+					break
+				}
+				if v != want {
+					t.Fatalf("cap %d: got %d, want %d", capacity, v, want)
+				}
+				want++
+			}
+		}
+		for _, v := range drainTry(q) {
+			if v != want {
+				t.Fatalf("cap %d: got %d, want %d", capacity, v, want)
+			}
+			want++
+		}
+		if want != next || next < 100 {
+			t.Fatalf("cap %d: got up to %d of %d", capacity, want, next)
+		}
+		if q.Unfinished() != next {
+			t.Fatalf("cap %d: unfinished %d, want %d", capacity, q.Unfinished(), next)
+		}
 	}
 }
 

@@ -119,7 +119,9 @@ func BenchmarkLock(b *testing.B) {
 const queueCap = 64
 
 // BenchmarkQueue moves b.N items from g producers to g consumers through a
-// bounded FIFO: a channel of the same capacity against loom's Queue.
+// bounded queue: a channel of the same capacity against loom's FIFO Queue
+// (lock-free while neither empty nor full) and, for reference, its LIFO
+// Queue (a mutex around a slice, as the priority queue is).
 func BenchmarkQueue(b *testing.B) {
 	ctx := context.Background()
 	for _, g := range contention {
@@ -137,18 +139,26 @@ func BenchmarkQueue(b *testing.B) {
 				}
 			})
 		})
-		b.Run(fmt.Sprintf("g=%d/impl=loom", g), func(b *testing.B) {
-			q := loom.NewQueue[int]("bench", queueCap)
-			pipe(b, g, func(v int) {
-				if err := q.Put(ctx, v); err != nil {
-					b.Error(err)
-				}
-			}, func() {
-				if _, err := q.Get(ctx); err != nil {
-					b.Error(err)
-				}
+		for _, kind := range []struct {
+			name string
+			q    *loom.Queue[int]
+		}{
+			{"loom", loom.NewQueue[int]("bench", queueCap)},
+			{"loom-lifo", loom.NewLIFOQueue[int]("bench", queueCap)},
+		} {
+			b.Run(fmt.Sprintf("g=%d/impl=%s", g, kind.name), func(b *testing.B) {
+				q := kind.q
+				pipe(b, g, func(v int) {
+					if err := q.Put(ctx, v); err != nil {
+						b.Error(err)
+					}
+				}, func() {
+					if _, err := q.Get(ctx); err != nil {
+						b.Error(err)
+					}
+				})
 			})
-		})
+		}
 	}
 }
 

@@ -28,8 +28,8 @@ import (
 // A bounded FIFO queue takes no lock while it is neither empty nor full
 // (see ring.go), so many producers and consumers can share one; the other
 // kinds take a mutex for every call. Waiting Put and Get calls are served
-// in the order they began waiting, but a new call may overtake them while
-// they are being woken.
+// in the order they began waiting; on a bounded FIFO queue a new call may
+// still overtake one that is being woken.
 //
 // The zero value is an empty, unbounded FIFO queue, not registered with the
 // monitor. A Queue must not be copied after first use.

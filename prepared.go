@@ -20,6 +20,11 @@ type Prepared interface {
 	// executor was closed. The task ends Cancelled if its context has ended
 	// and err is that cancellation, Failed otherwise.
 	Abort(err error)
+	// Cancel cancels the task's context with cause, as Task.Cancel does:
+	// how an executor stops a task it has started.
+	Cancel(cause error)
+	// Name returns the task's name.
+	Name() string
 }
 
 // Prepare creates the task for fn without starting it, and returns the task
@@ -58,6 +63,9 @@ func (p *prepared[T]) Run() error {
 	t.run(fn, nil, rootOwner{})
 	return t.err
 }
+
+func (p *prepared[T]) Cancel(cause error) { (*Task[T])(p).Cancel(cause) }
+func (p *prepared[T]) Name() string       { return (*Task[T])(p).Name() }
 
 func (p *prepared[T]) Abort(err error) {
 	t := (*Task[T])(p)

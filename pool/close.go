@@ -80,12 +80,12 @@ func (p *Pool) Close(ctx context.Context) error {
 		if j.stop != nil {
 			j.stop()
 		}
-		e.NeverRan = append(e.NeverRan, j.name)
-		p.drop(j, fmt.Errorf("task %q: %w before it ran: %w", j.name, ErrPoolClosed, cause))
+		e.NeverRan = append(e.NeverRan, j.task.Name())
+		p.drop(j, fmt.Errorf("task %q: %w before it ran: %w", j.task.Name(), ErrPoolClosed, cause))
 	}
 	for _, j := range running {
-		e.StillRunning = append(e.StillRunning, j.name)
-		j.handle.Cancel(fmt.Errorf("%w: %w", ErrPoolClosed, cause))
+		e.StillRunning = append(e.StillRunning, j.task.Name())
+		j.task.Cancel(fmt.Errorf("%w: %w", ErrPoolClosed, cause))
 	}
 	return e
 }

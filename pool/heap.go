@@ -18,14 +18,14 @@ func (h *jobHeap) before(i, j int) bool {
 
 func (h *jobHeap) swap(i, j int) {
 	h.a[i], h.a[j] = h.a[j], h.a[i]
-	h.a[i].index = i
-	h.a[j].index = j
+	h.a[i].index = int32(i)
+	h.a[j].index = int32(j)
 }
 
 func (h *jobHeap) push(j *job) {
-	j.index = len(h.a)
+	j.index = int32(len(h.a))
 	h.a = append(h.a, j)
-	h.up(j.index)
+	h.up(len(h.a) - 1)
 }
 
 // pop removes and returns the first job; the heap must not be empty.
@@ -36,7 +36,7 @@ func (h *jobHeap) pop() *job {
 }
 
 // remove takes j, which must be in the heap, out of it.
-func (h *jobHeap) remove(j *job) { h.removeAt(j.index) }
+func (h *jobHeap) remove(j *job) { h.removeAt(int(j.index)) }
 
 func (h *jobHeap) removeAt(i int) {
 	j := h.a[i]

@@ -54,18 +54,24 @@ type worker struct {
 }
 
 // job is a queued task.
+//
+// A job is live for as long as its task is queued or running, so it is
+// kept small (80 bytes): the task handle gives the name and the cancel, and
+// the submit time is a monotonic offset rather than a time.Time.
 type job struct {
 	task     loom.Prepared
-	handle   interface{ Cancel(error) } // the *loom.Task, to cancel at Close
-	name     string
 	ctx      context.Context
 	stop     func() bool // unregisters the context watch, if any
 	release  func()      // cancels a per-task deadline, if any
 	prio     int
 	seq      uint64
-	index    int // in the heap; -1 once out of it
-	enqueued time.Time
+	enqueued time.Duration // since epoch
+	index    int32         // in the heap; -1 once out of it
 }
+
+// epoch is the origin of job.enqueued: a Duration since it is monotonic
+// and a third of a time.Time's size.
+var epoch = time.Now()
 
 // New returns a pool configured by opts. With no options it runs at most
 // GOMAXPROCS tasks at once and queues the rest without bound. Bad options
@@ -144,12 +150,9 @@ func submit[T any](ctx context.Context, p *Pool, name string, fn func(ctx contex
 	case p.err != nil:
 		return nil, p.err
 	}
-	var c submitConfig
-	for _, o := range opts {
-		if o == nil {
-			return nil, fmt.Errorf("pool.Submit: %w: nil option", loom.ErrInvalidArgument)
-		}
-		o(&c)
+	c, err := applySubmit(opts)
+	if err != nil {
+		return nil, err
 	}
 	if p.slots != nil {
 		if wait {
@@ -161,7 +164,7 @@ func submit[T any](ctx context.Context, p *Pool, name string, fn func(ctx contex
 			return nil, ErrPoolFull
 		}
 	}
-	j := &job{name: name, prio: c.prio, index: -1}
+	j := &job{prio: c.prio, index: -1}
 	if c.timeout != 0 || !c.deadline.IsZero() {
 		dl := c.deadline
 		if c.timeout != 0 && (dl.IsZero() || time.Now().Add(c.timeout).Before(dl)) {
@@ -172,7 +175,7 @@ func submit[T any](ctx context.Context, p *Pool, name string, fn func(ctx contex
 		j.release = cancel
 	}
 	t, prep := loom.Prepare(ctx, name, fn)
-	j.task, j.handle, j.ctx = prep, t, ctx
+	j.task, j.ctx = prep, ctx
 	if err := p.enqueue(j); err != nil {
 		prep.Abort(err)
 		p.finished(j)
@@ -181,9 +184,26 @@ func submit[T any](ctx context.Context, p *Pool, name string, fn func(ctx contex
 	return t, nil
 }
 
+// applySubmit folds opts into a config. It is a function of its own so
+// that the config, which escapes through the option calls, is only
+// allocated when there are options.
+func applySubmit(opts []SubmitOption) (submitConfig, error) {
+	if len(opts) == 0 {
+		return submitConfig{}, nil
+	}
+	var c submitConfig
+	for _, o := range opts {
+		if o == nil {
+			return c, fmt.Errorf("pool.Submit: %w: nil option", loom.ErrInvalidArgument)
+		}
+		o(&c)
+	}
+	return c, nil
+}
+
 // enqueue hands j to an idle worker, starts a worker for it, or queues it.
 func (p *Pool) enqueue(j *job) error {
-	j.enqueued = time.Now()
+	j.enqueued = time.Since(epoch)
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -416,7 +436,7 @@ func (p *Pool) begin(j *job) (time.Time, bool) {
 		return time.Now(), false
 	}
 	start := time.Now()
-	p.counters.wait.Observe(start.Sub(j.enqueued))
+	p.counters.wait.Observe(start.Sub(epoch) - j.enqueued)
 	return start, true
 }
 

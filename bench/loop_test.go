@@ -175,6 +175,134 @@ func BenchmarkEcho(b *testing.B) {
 	}
 }
 
+// BenchmarkEchoServerCore runs each echo server alone in a child process
+// with GOMAXPROCS=1, against an event-loop client (one loop, one thread)
+// in this process: one core each, so neither side's scheduler competes
+// with the other's. Each of conns connections sends a message, waits for
+// its whole echo and sends the next; b.N messages in all. Besides
+// throughput it reports how much of a core the server used (server-cores)
+// and which share of that was its own code rather than the kernel's TCP
+// work (server-user-%): the most an event loop can save over a goroutine
+// per connection is that share.
+func BenchmarkEchoServerCore(b *testing.B) {
+	for _, conns := range []int{50, 1000} {
+		for _, size := range []int{64, 4096} {
+			for _, srv := range echoServers {
+				b.Run(fmt.Sprintf("conns=%d/size=%d/impl=%s", conns, size, srv.name), func(b *testing.B) {
+					addr, pid, stop := startChild(b, srv.name, "GOMAXPROCS=1")
+					defer stop()
+					u0, s0 := procCPU(b, pid)
+					t0 := time.Now()
+					loopEchoLoad(b, addr, conns, size)
+					u1, s1 := procCPU(b, pid)
+					user, sys := (u1 - u0).Seconds(), (s1 - s0).Seconds()
+					b.ReportMetric((user+sys)/time.Since(t0).Seconds(), "server-cores")
+					b.ReportMetric(100*user/(user+sys), "server-user-%")
+				})
+			}
+		}
+	}
+}
+
+// echoClient is the client side of BenchmarkEchoServerCore, run on one
+// loop: it keeps one message in flight on every connection.
+type echoClient struct {
+	msg           []byte
+	pending       map[*loop.Conn]int // bytes of the current echo still due
+	sent, total   int
+	echoed        int
+	opened        int
+	start, finish chan struct{}
+	err           error
+}
+
+func (e *echoClient) OnOpen(c *loop.Conn) {
+	e.opened++
+	e.pending[c] = 0
+	if e.opened == len(e.pending) && e.opened == cap(e.start) {
+		close(e.start)
+	}
+}
+
+// begin sends the first message on every connection (loop only).
+func (e *echoClient) begin() {
+	for c := range e.pending {
+		e.send(c)
+	}
+}
+
+func (e *echoClient) send(c *loop.Conn) {
+	if e.sent == e.total {
+		return
+	}
+	e.sent++
+	e.pending[c] = len(e.msg)
+	if _, err := c.Write(e.msg); err != nil && e.err == nil {
+		e.err = err
+	}
+}
+
+func (e *echoClient) OnData(c *loop.Conn, data []byte) {
+	left := e.pending[c] - len(data)
+	e.pending[c] = left
+	if left > 0 {
+		return
+	}
+	e.echoed++
+	if e.echoed == e.total {
+		close(e.finish)
+		return
+	}
+	e.send(c)
+}
+
+func (e *echoClient) OnClose(_ *loop.Conn, err error) {
+	if err != nil && e.err == nil && e.echoed < e.total {
+		e.err = err
+	}
+}
+
+func loopEchoLoad(b *testing.B, addr string, conns, size int) {
+	l, err := loop.New(loop.WithName("echo-client"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- l.Run(ctx) }()
+	defer func() { cancel(); <-errc }()
+	e := &echoClient{
+		msg: make([]byte, size), pending: make(map[*loop.Conn]int, conns), total: b.N,
+		start: make(chan struct{}, conns), finish: make(chan struct{}),
+	}
+	dialed := make(chan error, 1)
+	_ = l.Post(func() {
+		for range conns {
+			if err := l.Dial(addr, e); err != nil {
+				dialed <- err
+				return
+			}
+		}
+		dialed <- nil
+	})
+	if err := <-dialed; err != nil {
+		b.Fatal(err)
+	}
+	<-e.start
+	b.SetBytes(int64(size))
+	b.ResetTimer()
+	_ = l.Post(e.begin)
+	select {
+	case <-e.finish:
+	case err := <-errc:
+		b.Fatalf("client loop stopped: %v", err)
+	}
+	b.StopTimer()
+	if e.err != nil {
+		b.Fatal(e.err)
+	}
+}
+
 func echoLoad(b *testing.B, addr string, conns, size int) {
 	cs := make([]net.Conn, conns)
 	for i := range cs {
@@ -239,29 +367,35 @@ func BenchmarkIdleConns(b *testing.B) {
 	}
 }
 
-func idleRSS(b *testing.B, impl string, n int) float64 {
+// startChild runs the echo server impl alone in a child process and
+// returns its address, its pid and a stop function; env is added to its
+// environment.
+func startChild(b *testing.B, impl string, env ...string) (string, int, func()) {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestEchoServerChild$")
-	cmd.Env = append(os.Environ(), "LOOM_BENCH_SERVER="+impl)
+	cmd.Env = append(append(os.Environ(), "LOOM_BENCH_SERVER="+impl), env...)
 	cmd.Stderr = os.Stderr
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
-	defer func() { stdin.Close(); _ = cmd.Wait() }()
+	stop := func() { stdin.Close(); _ = cmd.Wait() }
 	r := bufio.NewReader(stdout)
-	var addr string
 	for {
 		line, err := r.ReadString('\n')
 		if err != nil {
+			stop()
 			b.Fatalf("server child: %v", err)
 		}
 		if a, ok := strings.CutPrefix(strings.TrimSpace(line), "addr "); ok {
-			addr = a
-			break
+			return a, cmd.Process.Pid, stop
 		}
 	}
-	pid := cmd.Process.Pid
+}
+
+func idleRSS(b *testing.B, impl string, n int) float64 {
+	addr, pid, stop := startChild(b, impl)
+	defer stop()
 	time.Sleep(100 * time.Millisecond)
 	before := vmRSS(b, pid)
 	cs := make([]net.Conn, 0, n)
@@ -289,6 +423,21 @@ func idleRSS(b *testing.B, impl string, n int) float64 {
 	time.Sleep(200 * time.Millisecond)
 	after := vmRSS(b, pid)
 	return float64(after-before) / float64(n)
+}
+
+// procCPU returns the CPU time a process has used so far, in user space
+// and in the kernel.
+func procCPU(b *testing.B, pid int) (user, sys time.Duration) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Fields after the command name, which is in parentheses: utime and
+	// stime are the 12th and 13th, in clock ticks (100 per second).
+	f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+2:]))
+	ut, _ := strconv.Atoi(f[11])
+	st, _ := strconv.Atoi(f[12])
+	return time.Duration(ut) * 10 * time.Millisecond, time.Duration(st) * 10 * time.Millisecond
 }
 
 // vmRSS returns a process's resident memory in KB.

@@ -1,9 +1,10 @@
-// Package loop is an event loop for Go: an epoll reactor on one goroutine
+// Package loop is an event loop for Go: an epoll or kqueue reactor on one goroutine
 // locked to its OS thread, with callbacks (CallSoon, Post), timers
 // (CallLater, CallAt), descriptor watchers (AddReader, AddWriter), TCP
 // servers and clients whose writes are batched into one writev per
 // connection per turn and flow-controlled with high and low watermarks,
-// groups of loops sharing a port with SO_REUSEPORT, RunInExecutor to hand
+// groups of loops sharing a port (SO_REUSEPORT on Linux, one acceptor
+// handing connections round elsewhere), RunInExecutor to hand
 // blocking work to a pool and resume on the loop, and metrics (busy ratio,
 // I/O wait, iteration time) for the monitor. It is asyncio's loop, and
 // uvloop's design, for Go.
@@ -18,6 +19,12 @@
 //
 // The reactor is written by hand on golang.org/x/sys/unix: Go's own
 // netpoller is not exposed, and gnet, the peer, owns the whole server
-// rather than offering a loop with timers, posts and executors. Linux only
-// (epoll): elsewhere New returns ErrUnsupported.
+// rather than offering a loop with timers, posts and executors.
+//
+// Platforms: epoll on Linux, where the tests run; kqueue on macOS and the
+// BSDs (poller_kqueue.go, sys_bsd.go), which CI compiles and vets for
+// darwin/arm64, freebsd, openbsd and netbsd but cannot run, as no such
+// machine is at hand. On FreeBSD, NetBSD and DragonFly, x/sys offers no
+// writev, so several staged buffers leave in one write each. On other
+// systems (Windows) New returns ErrUnsupported.
 package loop

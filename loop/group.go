@@ -10,12 +10,18 @@ import (
 	"loom"
 )
 
-// Group is several loops, one per core by default, that share the work: a
-// server listens on every loop of the group with SO_REUSEPORT, and the
-// kernel spreads the connections over them. Each loop still runs on its own
-// goroutine and thread; a connection stays on the loop that accepted it.
+// Group is several loops, one per core by default, that share the work. On
+// Linux a server listens on every loop of the group with SO_REUSEPORT, and
+// the kernel spreads the connections over them. Elsewhere (macOS and most
+// BSDs, whose SO_REUSEPORT does not balance) the first loop listens alone
+// and hands the connections it accepts to the loops in turn. Each loop
+// runs on its own goroutine and thread; a connection stays on the loop it
+// was given.
 type Group struct {
 	loops []*Loop
+	// oneAcceptor makes Listen use one listener and round-robin, as on
+	// the systems without a balancing SO_REUSEPORT (tests set it on Linux).
+	oneAcceptor bool
 }
 
 // NewGroup returns n loops (0: GOMAXPROCS), each named name-i and
@@ -27,7 +33,7 @@ func NewGroup(name string, n int, opts ...Option) (*Group, error) {
 	if n == 0 {
 		n = runtime.GOMAXPROCS(0)
 	}
-	g := &Group{}
+	g := &Group{oneAcceptor: !reusePortBalances}
 	for i := range n {
 		l, err := New(append([]Option{WithName(fmt.Sprintf("%s-%d", name, i))}, opts...)...)
 		if err != nil {
@@ -49,6 +55,14 @@ func (g *Group) Loops() []*Loop { return g.loops }
 // 0, the first loop picks the port and the others share it. It returns the
 // bound address.
 func (g *Group) Listen(addr string, h Handler, opts ...ConnOption) (*net.TCPAddr, error) {
+	if g.oneAcceptor {
+		ln, err := g.loops[0].Listen(addr, h, opts...)
+		if err != nil {
+			return nil, err
+		}
+		ln.spread = g.loops
+		return ln.Addr(), nil
+	}
 	opts = append([]ConnOption{ReusePort()}, opts...)
 	var bound *net.TCPAddr
 	for _, l := range g.loops {

@@ -14,9 +14,10 @@ import (
 )
 
 var (
-	// ErrUnsupported is returned by New on platforms without a poller
-	// (loom has epoll, on Linux).
-	ErrUnsupported = errors.New("loop: no poller on this platform (Linux epoll only)")
+	// ErrUnsupported is returned by New on platforms without a poller:
+	// loom has epoll (Linux) and kqueue (macOS, FreeBSD, OpenBSD, NetBSD,
+	// DragonFly), not Windows' IOCP.
+	ErrUnsupported = errors.New("loop: no poller on this platform (epoll on Linux, kqueue on macOS and the BSDs)")
 
 	// ErrLoopClosed is returned for work given to a loop that has stopped,
 	// and is the error connections are closed with when their loop stops.

@@ -20,10 +20,19 @@ func TestMain(m *testing.M) {
 type echo struct {
 	mu     sync.Mutex
 	opened int
+	on     map[*Loop]int // connections opened per loop
 	closed []error
 }
 
-func (e *echo) OnOpen(c *Conn)              { e.mu.Lock(); e.opened++; e.mu.Unlock() }
+func (e *echo) OnOpen(c *Conn) {
+	e.mu.Lock()
+	e.opened++
+	if e.on == nil {
+		e.on = map[*Loop]int{}
+	}
+	e.on[c.Loop()]++
+	e.mu.Unlock()
+}
 func (e *echo) OnData(c *Conn, data []byte) { _, _ = c.Write(data) }
 func (e *echo) OnClose(c *Conn, err error) {
 	e.mu.Lock()

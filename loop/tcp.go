@@ -97,6 +97,10 @@ type Listener struct {
 	cfg    connConfig
 	addr   *net.TCPAddr
 	closed bool
+	// spread, when set, is the group whose loops take the accepted
+	// connections in turn (a Group without load-balanced SO_REUSEPORT).
+	spread []*Loop
+	next   int
 }
 
 // Listen listens on addr ("127.0.0.1:8080", ":0") and serves each
@@ -155,17 +159,38 @@ func (ln *Listener) accept() {
 			// left for the next turn: the listener stays.
 			return
 		}
-		c := ln.l.newConn(fd, ln.h, &ln.cfg)
-		if err := ln.l.p.add(fd, true, false); err != nil {
-			closeFD(fd)
+		ln.l.m.accepted.Add(1)
+		to := ln.l
+		if len(ln.spread) > 0 {
+			to = ln.spread[ln.next%len(ln.spread)]
+			ln.next++
+		}
+		if to == ln.l {
+			to.adopt(fd, ln.h, &ln.cfg)
 			continue
 		}
-		c.hd = handle{conn: c, read: true}
-		ln.l.fds[fd] = &c.hd
-		ln.l.m.accepted.Add(1)
-		ln.l.m.conns.Add(1)
-		c.open()
+		h, cfg := ln.h, &ln.cfg
+		if to.Post(func() { to.adopt(fd, h, cfg) }) != nil {
+			closeFD(fd) // that loop has stopped
+		}
 	}
+}
+
+// adopt serves an accepted connection on l (loop only).
+func (l *Loop) adopt(fd int, h Handler, cfg *connConfig) {
+	if l.state.Load() >= stateStopping {
+		closeFD(fd)
+		return
+	}
+	c := l.newConn(fd, h, cfg)
+	if err := l.p.add(fd, true, false); err != nil {
+		closeFD(fd)
+		return
+	}
+	c.hd = handle{conn: c, read: true}
+	l.fds[fd] = &c.hd
+	l.m.conns.Add(1)
+	c.open()
 }
 
 // Dial connects to addr and serves the connection with h on the loop

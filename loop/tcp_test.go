@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -273,12 +274,22 @@ func TestReadersAndWritersOnAPipe(t *testing.T) {
 	}
 }
 
+// Both ways of sharing a port, SO_REUSEPORT (Linux) and one acceptor
+// handing connections round (the other systems), serve every connection.
 func TestGroupSpreadsConnections(t *testing.T) {
+	for _, one := range []bool{false, true} {
+		t.Run(fmt.Sprintf("oneAcceptor=%v", one), func(t *testing.T) { groupSpreads(t, one) })
+	}
+}
+
+func groupSpreads(t *testing.T, oneAcceptor bool) {
 	g, err := NewGroup("web", 2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr, err := g.Listen("127.0.0.1:0", &echo{})
+	g.oneAcceptor = oneAcceptor
+	h := &echo{}
+	addr, err := g.Listen("127.0.0.1:0", h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,6 +315,15 @@ func TestGroupSpreadsConnections(t *testing.T) {
 	}
 	if total != 40 {
 		t.Fatalf("accepted %d of 40", total)
+	}
+	for i, l := range g.Loops() {
+		if n := l.m.conns.Load(); n != 0 {
+			t.Errorf("loop %d: %d connections still counted open", i, n)
+		}
+		// Round-robin gives each loop half the connections.
+		if got := h.on[l]; oneAcceptor && got != 20 {
+			t.Errorf("loop %d served %d connections, want 20", i, got)
+		}
 	}
 }
 

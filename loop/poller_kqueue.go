@@ -1,0 +1,136 @@
+//go:build darwin || dragonfly || freebsd || netbsd || openbsd
+
+package loop
+
+import (
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// poller is the loop's readiness source: kqueue on macOS and the BSDs,
+// with a pipe to wake a loop blocked in kevent from another goroutine (a
+// pipe rather than EVFILT_USER, which OpenBSD lacks). Read and write
+// interest are two filters per descriptor, enabled and disabled rather
+// than added and deleted, so a change is one kevent call.
+type poller struct {
+	kq     int
+	wakeR  int
+	wakeW  int
+	events []unix.Kevent_t
+}
+
+func newPoller() (*poller, error) {
+	kq, err := unix.Kqueue()
+	if err != nil {
+		return nil, err
+	}
+	unix.CloseOnExec(kq)
+	var fds [2]int
+	syscall.ForkLock.RLock()
+	err = unix.Pipe(fds[:])
+	if err == nil {
+		unix.CloseOnExec(fds[0])
+		unix.CloseOnExec(fds[1])
+	}
+	syscall.ForkLock.RUnlock()
+	if err != nil {
+		unix.Close(kq)
+		return nil, err
+	}
+	p := &poller{kq: kq, wakeR: fds[0], wakeW: fds[1], events: make([]unix.Kevent_t, 256)}
+	for _, fd := range fds {
+		if err := unix.SetNonblock(fd, true); err != nil {
+			p.close()
+			return nil, err
+		}
+	}
+	var ch [1]unix.Kevent_t
+	unix.SetKevent(&ch[0], p.wakeR, unix.EVFILT_READ, unix.EV_ADD)
+	if _, err := unix.Kevent(kq, ch[:], nil, nil); err != nil {
+		p.close()
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *poller) change(fd int, read, write bool, add bool) error {
+	flag := func(on bool) int {
+		f := unix.EV_DISABLE
+		if on {
+			f = unix.EV_ENABLE
+		}
+		if add {
+			f |= unix.EV_ADD
+		}
+		return f
+	}
+	var ch [2]unix.Kevent_t
+	unix.SetKevent(&ch[0], fd, unix.EVFILT_READ, flag(read))
+	unix.SetKevent(&ch[1], fd, unix.EVFILT_WRITE, flag(write))
+	_, err := unix.Kevent(p.kq, ch[:], nil, nil)
+	return err
+}
+
+// add starts watching fd; modify changes what for; remove stops.
+func (p *poller) add(fd int, read, write bool) error    { return p.change(fd, read, write, true) }
+func (p *poller) modify(fd int, read, write bool) error { return p.change(fd, read, write, false) }
+
+func (p *poller) remove(fd int) error {
+	var ch [2]unix.Kevent_t
+	unix.SetKevent(&ch[0], fd, unix.EVFILT_READ, unix.EV_DELETE)
+	unix.SetKevent(&ch[1], fd, unix.EVFILT_WRITE, unix.EV_DELETE)
+	if _, err := unix.Kevent(p.kq, ch[:], nil, nil); err != nil && err != unix.ENOENT {
+		return err
+	}
+	return nil
+}
+
+// wait blocks for at most timeoutMs (-1: no limit) and calls f for each
+// ready filter: kqueue reports reading and writing as separate events, so
+// a descriptor may come twice in one call. The wake pipe is drained, not
+// reported.
+func (p *poller) wait(timeoutMs int, f func(fd int, readable, writable, hangup bool)) error {
+	var ts *unix.Timespec
+	if timeoutMs >= 0 {
+		t := unix.NsecToTimespec(int64(timeoutMs) * 1e6)
+		ts = &t
+	}
+	n, err := unix.Kevent(p.kq, nil, p.events, ts)
+	if err == unix.EINTR {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for i := range n {
+		ev := &p.events[i]
+		fd := int(ev.Ident)
+		if fd == p.wakeR {
+			var buf [64]byte
+			for {
+				if n, _ := unix.Read(p.wakeR, buf[:]); n <= 0 {
+					break
+				}
+			}
+			continue
+		}
+		hangup := ev.Flags&(unix.EV_EOF|unix.EV_ERROR) != 0
+		f(fd, ev.Filter == unix.EVFILT_READ, ev.Filter == unix.EVFILT_WRITE, hangup)
+	}
+	if n == len(p.events) && n < 1<<14 {
+		p.events = make([]unix.Kevent_t, 2*n) // a busy loop: take more per call
+	}
+	return nil
+}
+
+// wake makes a blocked wait return.
+func (p *poller) wake() {
+	_, _ = unix.Write(p.wakeW, []byte{1})
+}
+
+func (p *poller) close() {
+	unix.Close(p.wakeR)
+	unix.Close(p.wakeW)
+	unix.Close(p.kq)
+}

@@ -569,3 +569,106 @@ func FuzzPriorityQueue(f *testing.F) {
 		}
 	})
 }
+
+// A bounded FIFO queue (the lock-free ring) behaves like a slice of at most
+// capacity items under any sequence of calls: the first byte is the
+// capacity, each further byte one call.
+func FuzzFIFOQueue(f *testing.F) {
+	f.Add([]byte{3, 0, 0, 0, 0, 1, 1, 0, 1, 1, 1, 2, 0, 3, 1})
+	f.Add([]byte{1, 0, 0, 1, 1, 0, 4, 1, 0})
+	f.Add([]byte{64})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if len(in) == 0 {
+			return
+		}
+		capacity := int(in[0]%64) + 1
+		q := NewQueue[int]("fuzz", capacity)
+		var model []int
+		next, unfinished, shut := 0, 0, false
+		for _, op := range in[1:] {
+			switch op % 5 {
+			case 0: // TryPut
+				err := q.TryPut(next)
+				switch {
+				case shut:
+					if !errors.Is(err, ErrQueueShutdown) {
+						t.Fatalf("TryPut after shutdown: %v", err)
+					}
+				case len(model) == capacity:
+					if !errors.Is(err, ErrQueueFull) {
+						t.Fatalf("TryPut on a full queue: %v", err)
+					}
+				case err != nil:
+					t.Fatalf("TryPut: %v", err)
+				default:
+					model = append(model, next)
+					unfinished++
+				}
+				next++
+			case 1: // TryGet
+				v, err := q.TryGet()
+				switch {
+				case len(model) > 0:
+					if err != nil || v != model[0] {
+						t.Fatalf("TryGet: %d %v, want %d", v, err, model[0])
+					}
+					model = model[1:]
+				case shut:
+					if !errors.Is(err, ErrQueueShutdown) {
+						t.Fatalf("TryGet on a shut-down empty queue: %v", err)
+					}
+				default:
+					if !errors.Is(err, ErrQueueEmpty) {
+						t.Fatalf("TryGet on an empty queue: %v", err)
+					}
+				}
+			case 2: // TaskDone: valid while fewer were done than put
+				err := q.TaskDone()
+				if unfinished > 0 {
+					if err != nil {
+						t.Fatal(err)
+					}
+					unfinished--
+				} else if !errors.Is(err, ErrInvalidArgument) {
+					t.Fatalf("TaskDone with nothing unfinished: %v", err)
+				}
+			case 3: // Shutdown, draining every other time
+				immediate := op%2 == 1
+				left := q.Shutdown(immediate)
+				shut = true
+				if immediate {
+					if !slices.Equal(left, model) && len(left)+len(model) > 0 {
+						t.Fatalf("Shutdown(true) returned %v, want %v", left, model)
+					}
+					unfinished -= len(left) // drained items count as done
+					model = nil
+				} else if left != nil {
+					t.Fatalf("Shutdown(false) returned %v", left)
+				}
+			case 4: // Put with a cancelled context never waits
+				ctx, cancel := context.WithCancel(context.Background())
+				cancel()
+				err := q.Put(ctx, next)
+				switch {
+				case shut:
+					if !errors.Is(err, ErrQueueShutdown) {
+						t.Fatalf("Put after shutdown: %v", err)
+					}
+				case len(model) == capacity:
+					if !errors.Is(err, context.Canceled) {
+						t.Fatalf("Put on a full queue, cancelled: %v", err)
+					}
+				case err != nil:
+					t.Fatalf("Put: %v", err)
+				default:
+					model = append(model, next)
+					unfinished++
+				}
+				next++
+			}
+			if q.Len() != len(model) || q.Unfinished() != unfinished {
+				t.Fatalf("len %d unfinished %d, want %d and %d", q.Len(), q.Unfinished(), len(model), unfinished)
+			}
+		}
+	})
+}

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"loom/internal/registry"
 )
 
 func drainTry[T any](q *Queue[T]) []T {
@@ -671,4 +673,48 @@ func FuzzFIFOQueue(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The monitor sees a bounded FIFO queue's figures and who waits on it, as
+// for the other kinds.
+func TestQueueReportsFiguresAndWaiters(t *testing.T) {
+	name := fmt.Sprintf("inbox-%d", time.Now().UnixNano()) // unique: earlier runs' queues may not be collected yet
+	q := NewQueue[int](name, 2)
+	_ = q.TryPut(1)
+	_ = q.TryPut(2)
+	putter := Go(context.Background(), "producer", func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, q.Put(ctx, 3)
+	})
+	for _, putters := q.Waiting(); putters == 0; _, putters = q.Waiting() {
+		runtime.Gosched()
+	}
+	var found bool
+	for _, res := range registry.Resources() {
+		if res.Kind != "queue" || res.Name != name {
+			continue
+		}
+		found = true
+		stats := map[string]float64{}
+		for _, s := range res.Stats {
+			stats[s.Name] = s.Value
+		}
+		if stats["len"] != 2 || stats["cap"] != 2 || stats["putters"] != 1 || stats["puts"] != 2 || stats["unfinished"] != 2 {
+			t.Fatalf("stats %v", stats)
+		}
+		if len(res.Waiters) != 1 || res.Waiters[0].ID != putter.ID() {
+			t.Fatalf("waiters %+v, want task %d", res.Waiters, putter.ID())
+		}
+	}
+	if !found {
+		t.Fatal("queue not registered")
+	}
+	if v, _ := q.TryGet(); v != 1 {
+		t.Fatalf("got %d", v)
+	}
+	if _, err := putter.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := drainTry(q); !slices.Equal(got, []int{2, 3}) {
+		t.Fatalf("left %v", got)
+	}
 }

@@ -31,6 +31,7 @@ type Conn struct {
 	connecting bool
 	lastRead   int64 // UnixNano of the last read, with an idle timeout
 	idleTimer  *Timer
+	deadline   *Timer // SetReadDeadline's
 
 	hd handle // the loop's entry for the descriptor: one allocation per connection
 
@@ -65,6 +66,25 @@ func (c *Conn) checkIdle() {
 		return
 	}
 	c.finish(ErrIdle)
+}
+
+// SetReadDeadline closes the connection with ErrReadDeadline if t passes
+// before the deadline is moved or cleared with a zero t (loop only). Unlike
+// IdleTimeout, which closes a connection that has been quiet for a while,
+// a read deadline is absolute and reading does not move it: set it when
+// the handler waits for something ("the request head within 5s"), clear
+// it once that has come. A t already past closes the connection on the
+// loop's next turn.
+func (c *Conn) SetReadDeadline(t time.Time) {
+	c.l.checkThread("Conn.SetReadDeadline")
+	if c.deadline != nil {
+		c.deadline.Cancel()
+		c.deadline = nil
+	}
+	if t.IsZero() || c.closed {
+		return
+	}
+	c.deadline = c.l.CallAt(t, func() { c.finish(ErrReadDeadline) })
 }
 
 // LocalAddr returns the connection's local address.
@@ -335,6 +355,9 @@ func (c *Conn) finish(err error) {
 	c.l.m.conns.Add(-1)
 	if c.idleTimer != nil {
 		c.idleTimer.Cancel()
+	}
+	if c.deadline != nil {
+		c.deadline.Cancel()
 	}
 	c.segs, c.backlog, c.outBytes = nil, nil, 0
 	c.h.OnClose(c, err)

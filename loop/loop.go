@@ -29,6 +29,10 @@ var (
 	// ErrIdle is the error a connection is closed with when its idle
 	// timeout passes.
 	ErrIdle = errors.New("loop: connection idle too long")
+
+	// ErrReadDeadline is the error a connection is closed with when the
+	// read deadline set with Conn.SetReadDeadline passes.
+	ErrReadDeadline = errors.New("loop: read deadline passed")
 )
 
 const (

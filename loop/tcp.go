@@ -18,8 +18,9 @@ type Handler interface {
 	// valid during the call: copy what must outlive it.
 	OnData(c *Conn, data []byte)
 	// OnClose is called once, when the connection is closed: err is nil
-	// for a clean close by either side, ErrIdle, ErrLoopClosed, or the
-	// I/O error. A dial that fails calls OnClose without OnOpen.
+	// for a clean close by either side, ErrIdle, ErrReadDeadline,
+	// ErrLoopClosed, or the I/O error. A dial that fails calls OnClose
+	// without OnOpen.
 	OnClose(c *Conn, err error)
 }
 

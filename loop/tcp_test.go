@@ -152,6 +152,61 @@ func TestIdleTimeoutClosesQuietConnections(t *testing.T) {
 	}
 }
 
+// A read deadline closes a connection whose data has not come by then; one
+// cleared when the data came does not, however long the connection lives.
+func TestReadDeadline(t *testing.T) {
+	l := newLoop(t)
+	closed := make(chan error, 2)
+	h := &funcs{
+		open: func(c *Conn) { c.SetReadDeadline(time.Now().Add(50 * time.Millisecond)) },
+		data: func(c *Conn, b []byte) {
+			c.SetReadDeadline(time.Time{}) // the greeting came: no deadline now
+			_, _ = c.Write(b)
+		},
+		close: func(c *Conn, err error) { closed <- err },
+	}
+	ln, _ := l.Listen("127.0.0.1:0", h)
+	stop := running(t, l)
+	defer stop()
+
+	silent, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	talker, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer talker.Close()
+	if _, err := talker.Write([]byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-closed; !errors.Is(err, ErrReadDeadline) {
+		t.Fatalf("silent connection closed with %v", err)
+	}
+	if _, err := silent.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("silent client read: %v", err)
+	}
+	// Well past the deadline, the connection that spoke in time still echoes.
+	time.Sleep(100 * time.Millisecond)
+	buf := make([]byte, 4)
+	if _, err := talker.Write([]byte("more")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(talker, buf[:2]); err != nil || string(buf[:2]) != "hi" {
+		t.Fatalf("first echo %q %v", buf[:2], err)
+	}
+	if _, err := io.ReadFull(talker, buf); err != nil || string(buf) != "more" {
+		t.Fatalf("second echo %q %v", buf, err)
+	}
+	select {
+	case err := <-closed:
+		t.Fatalf("the talker was closed too: %v", err)
+	default:
+	}
+}
+
 // A client that sends, half-closes and waits still gets every byte of the
 // answer; one that resets mid-stream does not disturb the loop.
 func TestHalfCloseAndResetPeers(t *testing.T) {

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -14,6 +15,7 @@ func newServe() *cobra.Command {
 	var addr, monitorAddr string
 	var loops int
 	var rules []string
+	var idle, head time.Duration
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve HTTP/1.1 on loom's event loop, with injected latency and failures",
@@ -23,11 +25,17 @@ one per core. Every path serves a small HTML page with a title and links;
 
   --rule /slow=latency:200ms --rule /flaky=fail:0.3 --rule /api=latency:5ms,fail:0.01
 
-A failed request gets 503 with Retry-After: 0. It runs until Ctrl-C.`,
+A failed request gets 503 with Retry-After: 0. A connection that sends
+nothing for --idle-timeout is closed, and so is one whose request head
+takes longer than --head-timeout to arrive (slowloris). It runs until
+Ctrl-C.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if loops < 0 {
 				return fmt.Errorf("--loops must not be negative")
+			}
+			if idle < 0 || head < 0 {
+				return fmt.Errorf("--idle-timeout and --head-timeout must not be negative (0 turns them off)")
 			}
 			var rs []*httpd.Rule
 			for _, s := range rules {
@@ -37,32 +45,47 @@ A failed request gets 503 with Retry-After: 0. It runs until Ctrl-C.`,
 				}
 				rs = append(rs, r)
 			}
-			return runServe(cmd, addr, loops, monitorAddr, rs)
+			return runServe(cmd, serveConfig{addr: addr, loops: loops, monitor: monitorAddr, rules: rs, idle: idle, head: head})
 		},
 	}
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on")
 	cmd.Flags().IntVar(&loops, "loops", 0, "event loops (0: one per core)")
 	cmd.Flags().StringArrayVar(&rules, "rule", nil, "fault injection: /PREFIX=latency:DURATION,fail:RATE (repeatable)")
 	cmd.Flags().StringVar(&monitorAddr, "monitor", "", "serve the monitor on this address too")
+	cmd.Flags().DurationVar(&idle, "idle-timeout", 2*time.Minute, "close a connection quiet for this long (0: never)")
+	cmd.Flags().DurationVar(&head, "head-timeout", 10*time.Second, "close a connection whose request head takes longer (0: no limit)")
 	return cmd
 }
 
-func runServe(cmd *cobra.Command, addr string, loops int, monitorAddr string, rules []*httpd.Rule) error {
+// serveConfig is what the serve command's flags say.
+type serveConfig struct {
+	addr, monitor string
+	loops         int
+	rules         []*httpd.Rule
+	idle, head    time.Duration
+}
+
+func runServe(cmd *cobra.Command, cfg serveConfig) error {
 	ctx := cmd.Context()
 	out := cmd.OutOrStdout()
-	if monitorAddr != "" {
-		stop, _, err := startMonitor(ctx, out, monitorAddr)
+	if cfg.monitor != "" {
+		stop, _, err := startMonitor(ctx, out, cfg.monitor)
 		if err != nil {
 			return err
 		}
 		defer stop()
 	}
-	g, err := loop.NewGroup("serve", loops)
+	g, err := loop.NewGroup("serve", cfg.loops)
 	if err != nil {
 		return err
 	}
-	srv := httpd.New(rules...)
-	bound, err := g.Listen(addr, srv)
+	srv := httpd.New(cfg.rules...)
+	srv.HeadTimeout = cfg.head
+	var opts []loop.ConnOption
+	if cfg.idle > 0 {
+		opts = append(opts, loop.IdleTimeout(cfg.idle))
+	}
+	bound, err := g.Listen(cfg.addr, srv, opts...)
 	if err != nil {
 		return err
 	}

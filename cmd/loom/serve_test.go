@@ -3,17 +3,21 @@ package main
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestServeAnswersAndStopsOnCancel(t *testing.T) {
 	pr, pw := io.Pipe()
 	root := newRoot()
 	root.SetOut(pw)
-	root.SetArgs([]string{"serve", "--addr", "127.0.0.1:0", "--loops", "2", "--rule", "/flaky=fail:1"})
+	root.SetArgs([]string{"serve", "--addr", "127.0.0.1:0", "--loops", "2", "--rule", "/flaky=fail:1",
+		"--idle-timeout", "100ms", "--head-timeout", "100ms"})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- root.ExecuteContext(ctx); pw.Close() }()
@@ -37,6 +41,20 @@ func TestServeAnswersAndStopsOnCancel(t *testing.T) {
 		}
 	}
 	client.CloseIdleConnections()
+	// A client that connects and says nothing, and one that starts a
+	// request head and stalls, are both closed by the server.
+	for _, send := range []string{"", "GET / HTTP/1.1\r\n"} {
+		c, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprint(c, send)
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); err != io.EOF {
+			t.Fatalf("after sending %q: %v, want the server to close", send, err)
+		}
+		c.Close()
+	}
 	cancel()
 	var rest strings.Builder
 	for lines.Scan() {
@@ -50,5 +68,8 @@ func TestServeAnswersAndStopsOnCancel(t *testing.T) {
 	}
 	if _, err := runLoom(t, "serve", "--rule", "nonsense"); err == nil {
 		t.Fatal("bad rule accepted")
+	}
+	if _, err := runLoom(t, "serve", "--idle-timeout", "-1s"); err == nil || !strings.Contains(err.Error(), "negative") {
+		t.Fatalf("negative idle timeout: %v", err)
 	}
 }

@@ -154,6 +154,48 @@ func TestPipeliningKeepsOrder(t *testing.T) {
 	}
 }
 
+// A head that takes longer than HeadTimeout to arrive gets the connection
+// closed (slowloris); one that arrives in time is served, and the time
+// between two requests of a keep-alive connection does not count.
+func TestHeadTimeout(t *testing.T) {
+	s := New()
+	s.HeadTimeout = 60 * time.Millisecond
+	addr := serve(t, s)
+
+	slow, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	fmt.Fprint(slow, "GET / HTTP/1.1\r\nHost: x\r\n") // and never the blank line
+	_ = slow.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := slow.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("trickling client: read %d, %v; want the connection closed", n, err)
+	}
+
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r := bufio.NewReader(c)
+	fmt.Fprint(c, "GET /health HTTP/1.1\r\n")
+	time.Sleep(20 * time.Millisecond) // within the timeout
+	fmt.Fprint(c, "Host: x\r\n\r\n")
+	for i := range 2 {
+		resp, err := http.ReadResponse(r, nil)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("request %d: %v %v", i, resp, err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if i == 0 {
+			time.Sleep(150 * time.Millisecond) // idle between requests: allowed
+			fmt.Fprint(c, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+		}
+	}
+}
+
 func TestBadRequestsGetAnErrorAndAClose(t *testing.T) {
 	s := New()
 	addr := serve(t, s)

@@ -66,6 +66,12 @@ func (r *Rule) fails(n int64) bool {
 type Server struct {
 	rules []*Rule
 
+	// HeadTimeout, when set, is how long a request head may take to
+	// arrive once its first byte has (net/http's ReadHeaderTimeout): a
+	// client that trickles a head, as a slowloris attack does, is closed
+	// when it passes. Set it before serving.
+	HeadTimeout time.Duration
+
 	Requests, Failures, BadRequests atomic.Int64
 }
 
@@ -78,9 +84,10 @@ func New(rules ...*Rule) *Server {
 
 // conn is the server's state for one connection.
 type conn struct {
-	in      []byte
-	pending []*response // in request order
-	closed  bool
+	in       []byte
+	pending  []*response // in request order
+	closed   bool
+	deadline bool // a head timeout is running
 }
 
 type response struct {
@@ -119,6 +126,18 @@ func (s *Server) OnData(c *loop.Conn, data []byte) {
 		s.handle(c, st, req)
 	}
 	st.in = append(st.in[:0], st.in[off:]...)
+	if s.HeadTimeout > 0 {
+		// A head has begun and not ended: it has HeadTimeout to end.
+		// Between requests there is no deadline (IdleTimeout's job).
+		switch {
+		case len(st.in) > 0 && !st.deadline:
+			c.SetReadDeadline(time.Now().Add(s.HeadTimeout))
+			st.deadline = true
+		case len(st.in) == 0 && st.deadline:
+			c.SetReadDeadline(time.Time{})
+			st.deadline = false
+		}
+	}
 	s.flush(c, st)
 }
 

@@ -1,5 +1,6 @@
-// Package loop is an event loop for Go: an epoll or kqueue reactor on one goroutine
-// locked to its OS thread, with callbacks (CallSoon, Post), timers
+// Package loop is an event loop for Go: an epoll or kqueue reactor on one
+// goroutine (parked in Go's netpoller when idle, or on an OS thread of its
+// own with WithLockedThread), with callbacks (CallSoon, Post), timers
 // (CallLater, CallAt), descriptor watchers (AddReader, AddWriter), TCP
 // servers and clients whose writes are batched into one writev per
 // connection per turn and flow-controlled with high and low watermarks,

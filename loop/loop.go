@@ -42,10 +42,18 @@ const (
 	stateStopped
 )
 
-// Loop is an event loop: one goroutine, locked to its OS thread, that waits
-// on epoll and runs callbacks, timers and network I/O, like asyncio's loop
-// or libuv's. Everything that touches a loop's state runs on that
-// goroutine; other goroutines hand work to it with Post.
+// Loop is an event loop: one goroutine that waits on epoll (or kqueue) and
+// runs callbacks, timers and network I/O, like asyncio's loop or libuv's.
+// Everything that touches a loop's state runs on that goroutine; other
+// goroutines hand work to it with Post.
+//
+// On Linux the loop waits for its epoll descriptor through Go's own
+// netpoller, so a loop with nothing to do parks like any goroutine rather
+// than holding an OS thread asleep in epoll_wait; Go's scheduler then
+// wakes it without an OS context switch when the loop's peers are in the
+// same process, and lets other goroutines use the thread meanwhile. With
+// WithLockedThread the loop instead owns an OS thread for as long as it
+// runs, for thread-affine C libraries or to keep it off the scheduler.
 //
 // Methods marked "loop only" must be called from the loop's own callbacks,
 // or before Run starts; in debug mode a call from elsewhere is reported.
@@ -57,7 +65,8 @@ type Loop struct {
 	ctx     context.Context // ends when the loop stops
 	cancel  context.CancelCauseFunc
 	done    chan struct{}
-	tid     atomic.Int64
+	owner   atomic.Int64 // the running loop goroutine's ID, for debug mode
+	locked  bool         // WithLockedThread
 	debug   bool
 	slow    time.Duration
 	readBuf []byte
@@ -96,9 +105,17 @@ type Option func(*Loop) error
 // WithName names the loop for the monitor and its metrics.
 func WithName(name string) Option { return func(l *Loop) error { l.name = name; return nil } }
 
+// WithLockedThread runs the loop on an OS thread of its own
+// (runtime.LockOSThread) that blocks in epoll_wait or kevent when the loop
+// is idle: one loop per OS thread in the strict sense. Use it when the
+// loop's callbacks call C libraries that keep per-thread state. Without
+// it the loop is an ordinary goroutine that parks in Go's netpoller,
+// which costs fewer OS context switches.
+func WithLockedThread() Option { return func(l *Loop) error { l.locked = true; return nil } }
+
 // WithDebug turns on the loop's debug checks (also on with LOOM_DEBUG=1):
 // callbacks that take longer than slow (0: 100ms, asyncio's default) and
-// loop-only calls made from another thread are reported as debug events.
+// loop-only calls made from another goroutine are reported as debug events.
 func WithDebug(slow time.Duration) Option {
 	return func(l *Loop) error {
 		if slow < 0 {
@@ -127,7 +144,7 @@ func New(opts ...Option) (*Loop, error) {
 			return nil, fmt.Errorf("loop.New: %w", err)
 		}
 	}
-	p, err := newPoller()
+	p, err := newPoller(!l.locked)
 	if err != nil {
 		return nil, fmt.Errorf("loop.New: %w", err)
 	}
@@ -150,9 +167,11 @@ func (l *Loop) Run(ctx context.Context) error {
 	}
 	// A loop stopped before it ran skips to its shutdown.
 	l.state.CompareAndSwap(stateNew, stateRunning)
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	l.tid.Store(int64(threadID()))
+	if l.locked {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+	}
+	l.owner.Store(goroutineID())
 	stop := context.AfterFunc(ctx, l.Stop)
 	defer stop()
 	var err error
@@ -446,10 +465,10 @@ func (l *Loop) unwatch(where string, fd int, read bool) bool {
 // checkThread reports, in debug mode, a loop-only call made from another
 // thread while the loop runs, and says whether it was one.
 func (l *Loop) checkThread(where string) bool {
-	if l.debug && l.state.Load() == stateRunning && int64(threadID()) != l.tid.Load() {
+	if l.debug && l.state.Load() == stateRunning && goroutineID() != l.owner.Load() {
 		l.m.wrongThread.Add(1)
 		registry.Report(registry.Event{Check: "wrong-thread",
-			Message: fmt.Sprintf("loop %q: %s called from another thread; use Post", l.name, where)})
+			Message: fmt.Sprintf("loop %q: %s called from another goroutine than the loop's; use Post", l.name, where)})
 		return true
 	}
 	return false

@@ -63,8 +63,17 @@ func newLoop(t *testing.T, opts ...Option) *Loop {
 	return l
 }
 
-func TestEchoOverLoopback(t *testing.T) {
-	l := newLoop(t, WithName("echo"))
+// modes runs a test with a loop of each kind: parked in Go's netpoller
+// (the default) and on a locked OS thread blocking in epoll_wait.
+func modes(t *testing.T, test func(t *testing.T, opts ...Option)) {
+	t.Run("netpoller", func(t *testing.T) { test(t) })
+	t.Run("locked", func(t *testing.T) { test(t, WithLockedThread()) })
+}
+
+func TestEchoOverLoopback(t *testing.T) { modes(t, echoOverLoopback) }
+
+func echoOverLoopback(t *testing.T, opts ...Option) {
+	l := newLoop(t, append(opts, WithName("echo"))...)
 	h := &echo{}
 	ln, err := l.Listen("127.0.0.1:0", h)
 	if err != nil {
@@ -108,8 +117,10 @@ func TestEchoOverLoopback(t *testing.T) {
 	}
 }
 
-func TestCallSoonPostAndTimers(t *testing.T) {
-	l := newLoop(t)
+func TestCallSoonPostAndTimers(t *testing.T) { modes(t, callSoonPostAndTimers) }
+
+func callSoonPostAndTimers(t *testing.T, opts ...Option) {
+	l := newLoop(t, opts...)
 	var order []string
 	done := make(chan struct{})
 	l.CallSoon(func() {

@@ -3,18 +3,35 @@
 package loop
 
 import (
+	"errors"
+	"os"
+	"syscall"
+	"time"
+
 	"golang.org/x/sys/unix"
 )
 
 // poller is the loop's readiness source: epoll on Linux, with an eventfd
-// to wake a loop blocked in epoll_wait from another goroutine.
+// to wake a waiting loop from another goroutine.
+//
+// An unlocked loop does not block in epoll_wait: it polls without
+// waiting, and when nothing is ready it waits for its epoll descriptor,
+// which is itself pollable, to become readable through Go's netpoller
+// (an os.File over it and RawConn.Read), with the next timer as the read
+// deadline. The goroutine then parks as a net.Conn reader would.
 type poller struct {
 	epfd   int
 	wakefd int
 	events []unix.EpollEvent
+
+	park   *os.File        // epfd in Go's netpoller; nil for a locked loop
+	rc     syscall.RawConn // park's
+	pollFn func(uintptr) bool
+	n      int // pollFn's results
+	err    error
 }
 
-func newPoller() (*poller, error) {
+func newPoller(park bool) (*poller, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, err
@@ -29,7 +46,46 @@ func newPoller() (*poller, error) {
 		p.close()
 		return nil, err
 	}
+	if park {
+		// os.NewFile puts a non-blocking descriptor in the netpoller.
+		if err := unix.SetNonblock(epfd, true); err != nil {
+			p.close()
+			return nil, err
+		}
+		p.park = os.NewFile(uintptr(epfd), "epoll")
+		if p.rc, err = p.park.SyscallConn(); err != nil {
+			p.close()
+			return nil, err
+		}
+		p.pollFn = p.poll
+	}
 	return p, nil
+}
+
+// poll is RawConn.Read's callback: take what is ready without waiting, and
+// say whether that was anything (false: park until epfd is readable).
+func (p *poller) poll(uintptr) bool {
+	p.n, p.err = unix.EpollWait(p.epfd, p.events, 0)
+	return p.n > 0 || (p.err != nil && p.err != unix.EINTR)
+}
+
+// parkWait is epoll_wait for an unlocked loop: see poller.
+func (p *poller) parkWait(timeoutMs int) (int, error) {
+	if p.poll(0) {
+		return p.n, p.err
+	}
+	var deadline time.Time
+	if timeoutMs > 0 {
+		deadline = time.Now().Add(time.Duration(timeoutMs) * time.Millisecond)
+	}
+	if err := p.park.SetReadDeadline(deadline); err != nil {
+		return 0, err
+	}
+	p.n, p.err = 0, nil
+	if err := p.rc.Read(p.pollFn); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+		return 0, err
+	}
+	return p.n, p.err
 }
 
 func interest(read, write bool) uint32 {
@@ -59,7 +115,13 @@ func (p *poller) remove(fd int) error {
 // wait blocks for at most timeoutMs (-1: no limit) and calls f for each
 // ready descriptor; the wake descriptor is drained, not reported.
 func (p *poller) wait(timeoutMs int, f func(fd int, readable, writable, hangup bool)) error {
-	n, err := unix.EpollWait(p.epfd, p.events, timeoutMs)
+	var n int
+	var err error
+	if p.park != nil && timeoutMs != 0 {
+		n, err = p.parkWait(timeoutMs)
+	} else {
+		n, err = unix.EpollWait(p.epfd, p.events, timeoutMs)
+	}
 	if err == unix.EINTR {
 		return nil
 	}
@@ -91,5 +153,9 @@ func (p *poller) wake() {
 
 func (p *poller) close() {
 	unix.Close(p.wakefd)
-	unix.Close(p.epfd)
+	if p.park != nil {
+		p.park.Close() // and epfd with it
+	} else {
+		unix.Close(p.epfd)
+	}
 }

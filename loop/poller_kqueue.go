@@ -20,7 +20,10 @@ type poller struct {
 	events []unix.Kevent_t
 }
 
-func newPoller() (*poller, error) {
+// newPoller makes the kqueue. An unlocked loop blocks in kevent as a locked
+// one does (park is not used here): the netpoller route that the epoll
+// poller takes would need a machine to test it on.
+func newPoller(bool) (*poller, error) {
 	kq, err := unix.Kqueue()
 	if err != nil {
 		return nil, err

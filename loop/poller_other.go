@@ -5,7 +5,7 @@ package loop
 // On platforms without a poller here, New fails with ErrUnsupported.
 type poller struct{}
 
-func newPoller() (*poller, error) { return nil, ErrUnsupported }
+func newPoller(bool) (*poller, error) { return nil, ErrUnsupported }
 
 func (p *poller) add(int, bool, bool) error    { return ErrUnsupported }
 func (p *poller) modify(int, bool, bool) error { return ErrUnsupported }

@@ -3,9 +3,6 @@
 package loop
 
 import (
-	"bytes"
-	"runtime"
-	"strconv"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -67,20 +64,4 @@ func writevFD(fd int, iov [][]byte) (int, error) {
 		}
 		return n, err
 	}
-}
-
-// threadID identifies the loop's goroutine, for debug mode's wrong-thread
-// check: these systems offer no portable thread ID, and the loop's
-// goroutine is locked to its thread, so the same goroutine means the same
-// thread. Reading the ID from the stack header is slow, but only debug
-// mode asks.
-func threadID() int {
-	var buf [64]byte
-	b := buf[:runtime.Stack(buf[:], false)]
-	b, _ = bytes.CutPrefix(b, []byte("goroutine "))
-	if i := bytes.IndexByte(b, ' '); i > 0 {
-		b = b[:i]
-	}
-	id, _ := strconv.Atoi(string(b))
-	return id
 }

@@ -32,6 +32,3 @@ func writevFD(fd int, iov [][]byte) (int, error) {
 		return n, err
 	}
 }
-
-// threadID identifies the OS thread, for debug mode's wrong-thread check.
-func threadID() int { return unix.Gettid() }

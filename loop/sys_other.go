@@ -15,4 +15,3 @@ func writevFD(int, [][]byte) (int, error)               { return 0, ErrUnsupport
 func shutdownWrite(int) error                           { return ErrUnsupported }
 func closeFD(int) error                                 { return ErrUnsupported }
 func isAgain(error) bool                                { return false }
-func threadID() int                                     { return 0 }

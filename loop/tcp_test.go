@@ -383,22 +383,22 @@ func groupSpreads(t *testing.T, oneAcceptor bool) {
 }
 
 // RunInExecutor runs blocking work on a pool and delivers the result on the
-// loop's own thread.
+// loop's own goroutine.
 func TestRunInExecutorResumesOnTheLoop(t *testing.T) {
 	l := newLoop(t)
 	p := pool.New(pool.WithSize(2))
 	defer p.Close(context.Background())
 	type result struct {
-		v        int
-		err      error
-		onThread bool
+		v      int
+		err    error
+		onLoop bool
 	}
 	got := make(chan result, 1)
 	l.CallSoon(func() {
 		_, err := RunInExecutor(l, p, "sum", func(ctx context.Context) (int, error) {
 			time.Sleep(10 * time.Millisecond) // blocking work, off the loop
 			return 42, nil
-		}, func(v int, err error) { got <- result{v, err, int64(threadID()) == l.tid.Load()} })
+		}, func(v int, err error) { got <- result{v, err, goroutineID() == l.owner.Load()} })
 		if err != nil {
 			t.Error(err)
 		}
@@ -406,7 +406,7 @@ func TestRunInExecutorResumesOnTheLoop(t *testing.T) {
 	stop := running(t, l)
 	defer stop()
 	r := <-got
-	if r.v != 42 || r.err != nil || !r.onThread {
+	if r.v != 42 || r.err != nil || !r.onLoop {
 		t.Fatalf("%+v", r)
 	}
 }

@@ -20,8 +20,9 @@ import (
 	"loom/loop"
 )
 
-// An echo server, three ways: loom's loop group, gnet v2 and the standard
-// library with a goroutine per connection. Each starts on a free loopback
+// An echo server, three ways: loom's loop group (its loops parked in Go's
+// netpoller when idle, the default, or each on a locked OS thread), gnet v2
+// and the standard library with a goroutine per connection. Each starts on a free loopback
 // port and returns its address and a stop function.
 var echoServers = []struct {
 	name  string
@@ -29,7 +30,8 @@ var echoServers = []struct {
 }{
 	{"std", startStdEcho},
 	{"gnet", startGnetEcho},
-	{"loom", startLoomEcho},
+	{"loom", func() (string, func(), error) { return startLoomEcho() }},
+	{"loom-locked", func() (string, func(), error) { return startLoomEcho(loop.WithLockedThread()) }},
 }
 
 func startStdEcho() (string, func(), error) {
@@ -139,8 +141,8 @@ func (loomEcho) OnOpen(*loop.Conn)                {}
 func (loomEcho) OnData(c *loop.Conn, data []byte) { _, _ = c.Write(data) }
 func (loomEcho) OnClose(*loop.Conn, error)        {}
 
-func startLoomEcho() (string, func(), error) {
-	g, err := loop.NewGroup("echo", 0)
+func startLoomEcho(opts ...loop.Option) (string, func(), error) {
+	g, err := loop.NewGroup("echo", 0, opts...)
 	if err != nil {
 		return "", nil, err
 	}

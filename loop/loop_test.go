@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"sync"
 	"testing"
@@ -149,4 +150,46 @@ func callSoonPostAndTimers(t *testing.T, opts ...Option) {
 	if err := l.Post(func() {}); !errors.Is(err, ErrLoopClosed) {
 		t.Fatalf("Post after stop: %v", err)
 	}
+}
+
+// Many connections, each with one message in flight: the loop goes idle
+// and wakes thousands of times, and a lost wake-up shows as a client that
+// waits for its echo past the deadline.
+func TestNoLostWakeups(t *testing.T) { modes(t, noLostWakeups) }
+
+func noLostWakeups(t *testing.T, opts ...Option) {
+	l := newLoop(t, opts...)
+	ln, err := l.Listen("127.0.0.1:0", &echo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := running(t, l)
+	defer stop()
+	deadline := time.Now().Add(20 * time.Second)
+	var wg sync.WaitGroup
+	for range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			_ = c.SetDeadline(deadline)
+			buf := make([]byte, 8)
+			for range 100 {
+				if _, err := c.Write(buf); err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := io.ReadFull(c, buf); err != nil {
+					t.Errorf("no echo: %v (a lost wake-up?)", err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }

@@ -24,11 +24,12 @@ type poller struct {
 	wakefd int
 	events []unix.EpollEvent
 
-	park   *os.File        // epfd in Go's netpoller; nil for a locked loop
-	rc     syscall.RawConn // park's
-	pollFn func(uintptr) bool
-	n      int // pollFn's results
-	err    error
+	park     *os.File        // epfd in Go's netpoller; nil for a locked loop
+	rc       syscall.RawConn // park's
+	pollFn   func(uintptr) bool
+	n        int // pollFn's results
+	err      error
+	deadline time.Time // park's read deadline, to set it only when it changes
 }
 
 func newPoller(park bool) (*poller, error) {
@@ -64,6 +65,10 @@ func newPoller(park bool) (*poller, error) {
 
 // poll is RawConn.Read's callback: take what is ready without waiting, and
 // say whether that was anything (false: park until epfd is readable).
+//
+// RawConn.Read calls it once before it first parks, after clearing the
+// netpoller's readiness mark, so that events which came since parkWait's
+// own poll are not missed; skipping that call loses wake-ups.
 func (p *poller) poll(uintptr) bool {
 	p.n, p.err = unix.EpollWait(p.epfd, p.events, 0)
 	return p.n > 0 || (p.err != nil && p.err != unix.EINTR)
@@ -78,11 +83,15 @@ func (p *poller) parkWait(timeoutMs int) (int, error) {
 	if timeoutMs > 0 {
 		deadline = time.Now().Add(time.Duration(timeoutMs) * time.Millisecond)
 	}
-	if err := p.park.SetReadDeadline(deadline); err != nil {
-		return 0, err
+	if !deadline.Equal(p.deadline) {
+		if err := p.park.SetReadDeadline(deadline); err != nil {
+			return 0, err
+		}
+		p.deadline = deadline
 	}
 	p.n, p.err = 0, nil
-	if err := p.rc.Read(p.pollFn); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+	err := p.rc.Read(p.pollFn)
+	if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
 		return 0, err
 	}
 	return p.n, p.err

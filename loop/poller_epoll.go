@@ -74,16 +74,19 @@ func (p *poller) poll(uintptr) bool {
 	return p.n > 0 || (p.err != nil && p.err != unix.EINTR)
 }
 
-// parkWait is epoll_wait for an unlocked loop: see poller.
+// parkWait is epoll_wait for an unlocked loop: see poller. RawConn.Read
+// polls once before it parks, so a wait whose deadline is unchanged (the
+// common case: no timer due) costs one epoll_wait when events are ready;
+// a new deadline is set only if a first poll finds nothing.
 func (p *poller) parkWait(timeoutMs int) (int, error) {
-	if p.poll(0) {
-		return p.n, p.err
-	}
 	var deadline time.Time
 	if timeoutMs > 0 {
 		deadline = time.Now().Add(time.Duration(timeoutMs) * time.Millisecond)
 	}
 	if !deadline.Equal(p.deadline) {
+		if p.poll(0) {
+			return p.n, p.err
+		}
 		if err := p.park.SetReadDeadline(deadline); err != nil {
 			return 0, err
 		}

@@ -11,14 +11,22 @@ import (
 // poller is the loop's readiness source: kqueue on macOS and the BSDs,
 // with a pipe to wake a loop blocked in kevent from another goroutine (a
 // pipe rather than EVFILT_USER, which OpenBSD lacks). Read and write
-// interest are two filters per descriptor, enabled and disabled rather
-// than added and deleted, so a change is one kevent call.
+// interest are two filters per descriptor. A filter is added the first
+// time it is wanted (never before: a write filter on a descriptor that
+// cannot be written, such as a pipe's read end, may be refused), then
+// enabled and disabled, so a change is one kevent call.
 type poller struct {
 	kq     int
 	wakeR  int
 	wakeW  int
 	events []unix.Kevent_t
+	added  map[int]uint8 // fd → filters added: addedRead, addedWrite
 }
+
+const (
+	addedRead uint8 = 1 << iota
+	addedWrite
+)
 
 // newPoller makes the kqueue. An unlocked loop blocks in kevent as a locked
 // one does (park is not used here): the netpoller route that the epoll
@@ -41,7 +49,7 @@ func newPoller(bool) (*poller, error) {
 		unix.Close(kq)
 		return nil, err
 	}
-	p := &poller{kq: kq, wakeR: fds[0], wakeW: fds[1], events: make([]unix.Kevent_t, 256)}
+	p := &poller{kq: kq, wakeR: fds[0], wakeW: fds[1], events: make([]unix.Kevent_t, 256), added: map[int]uint8{}}
 	for _, fd := range fds {
 		if err := unix.SetNonblock(fd, true); err != nil {
 			p.close()
@@ -57,33 +65,64 @@ func newPoller(bool) (*poller, error) {
 	return p, nil
 }
 
-func (p *poller) change(fd int, read, write bool, add bool) error {
-	flag := func(on bool) int {
-		f := unix.EV_DISABLE
-		if on {
-			f = unix.EV_ENABLE
-		}
-		if add {
-			f |= unix.EV_ADD
-		}
-		return f
-	}
+// change makes read and write interest in fd what is asked.
+func (p *poller) change(fd int, read, write bool) error {
 	var ch [2]unix.Kevent_t
-	unix.SetKevent(&ch[0], fd, unix.EVFILT_READ, flag(read))
-	unix.SetKevent(&ch[1], fd, unix.EVFILT_WRITE, flag(write))
-	_, err := unix.Kevent(p.kq, ch[:], nil, nil)
-	return err
+	k := 0
+	have := p.added[fd]
+	set := func(filter int, bit uint8, on bool) {
+		switch {
+		case on && have&bit == 0:
+			unix.SetKevent(&ch[k], fd, filter, unix.EV_ADD|unix.EV_ENABLE)
+		case on:
+			unix.SetKevent(&ch[k], fd, filter, unix.EV_ENABLE)
+		case have&bit != 0:
+			unix.SetKevent(&ch[k], fd, filter, unix.EV_DISABLE)
+		default:
+			return // never added, not wanted
+		}
+		k++
+		if on {
+			have |= bit
+		}
+	}
+	set(unix.EVFILT_READ, addedRead, read)
+	set(unix.EVFILT_WRITE, addedWrite, write)
+	if k == 0 {
+		p.added[fd] = have
+		return nil
+	}
+	if _, err := unix.Kevent(p.kq, ch[:k], nil, nil); err != nil {
+		return err
+	}
+	p.added[fd] = have
+	return nil
 }
 
 // add starts watching fd; modify changes what for; remove stops.
-func (p *poller) add(fd int, read, write bool) error    { return p.change(fd, read, write, true) }
-func (p *poller) modify(fd int, read, write bool) error { return p.change(fd, read, write, false) }
+func (p *poller) add(fd int, read, write bool) error    { return p.change(fd, read, write) }
+func (p *poller) modify(fd int, read, write bool) error { return p.change(fd, read, write) }
 
 func (p *poller) remove(fd int) error {
+	have, ok := p.added[fd]
+	if !ok {
+		return nil
+	}
+	delete(p.added, fd)
 	var ch [2]unix.Kevent_t
-	unix.SetKevent(&ch[0], fd, unix.EVFILT_READ, unix.EV_DELETE)
-	unix.SetKevent(&ch[1], fd, unix.EVFILT_WRITE, unix.EV_DELETE)
-	if _, err := unix.Kevent(p.kq, ch[:], nil, nil); err != nil && err != unix.ENOENT {
+	k := 0
+	if have&addedRead != 0 {
+		unix.SetKevent(&ch[k], fd, unix.EVFILT_READ, unix.EV_DELETE)
+		k++
+	}
+	if have&addedWrite != 0 {
+		unix.SetKevent(&ch[k], fd, unix.EVFILT_WRITE, unix.EV_DELETE)
+		k++
+	}
+	if k == 0 {
+		return nil
+	}
+	if _, err := unix.Kevent(p.kq, ch[:k], nil, nil); err != nil && err != unix.ENOENT && err != unix.EBADF {
 		return err
 	}
 	return nil

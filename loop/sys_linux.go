@@ -14,21 +14,3 @@ func acceptNB(fd int) (int, error) {
 	nfd, _, err := unix.Accept4(fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 	return nfd, err
 }
-
-// writevFD writes iov with one system call: write(2) for a single buffer,
-// the common case, writev(2) for several.
-func writevFD(fd int, iov [][]byte) (int, error) {
-	for {
-		var n int
-		var err error
-		if len(iov) == 1 {
-			n, err = unix.Write(fd, iov[0])
-		} else {
-			n, err = unix.Writev(fd, iov)
-		}
-		if err == unix.EINTR {
-			continue
-		}
-		return n, err
-	}
-}

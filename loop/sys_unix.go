@@ -138,6 +138,24 @@ func readFD(fd int, buf []byte) (int, error) {
 	return n, err
 }
 
+// writevFD writes iov with one system call: write(2) for a single buffer,
+// the common case, writev(2) for several (writev.go, writev_other.go).
+func writevFD(fd int, iov [][]byte) (int, error) {
+	for {
+		var n int
+		var err error
+		if len(iov) == 1 {
+			n, err = unix.Write(fd, iov[0])
+		} else {
+			n, err = writev(fd, iov)
+		}
+		if err == unix.EINTR {
+			continue
+		}
+		return n, err
+	}
+}
+
 func shutdownWrite(fd int) error { return unix.Shutdown(fd, unix.SHUT_WR) }
 
 func closeFD(fd int) error { return unix.Close(fd) }

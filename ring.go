@@ -133,10 +133,8 @@ func backoff(spin int) {
 	}
 }
 
-// close stops further puts; it reports whether the ring was open.
-func (r *ring[T]) close() bool {
-	return r.tail.Or(ringClosed)&ringClosed == 0
-}
+// close stops further puts.
+func (r *ring[T]) close() { r.tail.Or(ringClosed) }
 
 func (r *ring[T]) closed() bool { return r.tail.Load()&ringClosed != 0 }
 

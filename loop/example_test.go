@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"net"
+	"time"
 
 	"loom/loop"
 	"loom/pool"
@@ -92,4 +93,43 @@ func ExampleRunInExecutor() {
 	stop()
 	<-done
 	// Output: 0a5afc0e
+}
+
+// greeter wants each client's greeting within a deadline, and clears the
+// deadline once it has come.
+type greeter struct{ closed chan error }
+
+func (g greeter) OnOpen(c *loop.Conn) { c.SetReadDeadline(time.Now().Add(300 * time.Millisecond)) }
+func (g greeter) OnData(c *loop.Conn, data []byte) {
+	c.SetReadDeadline(time.Time{})
+	c.Write([]byte("welcome\n"))
+}
+func (g greeter) OnClose(c *loop.Conn, err error) { g.closed <- err }
+
+// A read deadline closes a client that says nothing in time; one that
+// greets in time is served. The loop runs on an OS thread of its own here
+// (WithLockedThread), as a loop whose callbacks call thread-affine C code
+// would.
+func ExampleConn_SetReadDeadline() {
+	l, _ := loop.New(loop.WithLockedThread())
+	g := greeter{closed: make(chan error, 2)}
+	ln, _ := l.Listen("127.0.0.1:0", g)
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- l.Run(ctx) }()
+
+	silent, _ := net.Dial("tcp", ln.Addr().String())
+	fmt.Println("silent client closed:", <-g.closed)
+	silent.Close()
+
+	polite, _ := net.Dial("tcp", ln.Addr().String())
+	fmt.Fprintln(polite, "hello")
+	line, _ := bufio.NewReader(polite).ReadString('\n')
+	fmt.Print("polite client got: ", line)
+	polite.Close()
+	stop()
+	<-done
+	// Output:
+	// silent client closed: loop: read deadline passed
+	// polite client got: welcome
 }

@@ -158,7 +158,7 @@ func TestReadDeadline(t *testing.T) {
 	l := newLoop(t)
 	closed := make(chan error, 2)
 	h := &funcs{
-		open: func(c *Conn) { c.SetReadDeadline(time.Now().Add(50 * time.Millisecond)) },
+		open: func(c *Conn) { c.SetReadDeadline(time.Now().Add(300 * time.Millisecond)) },
 		data: func(c *Conn, b []byte) {
 			c.SetReadDeadline(time.Time{}) // the greeting came: no deadline now
 			_, _ = c.Write(b)

@@ -159,7 +159,7 @@ func TestPipeliningKeepsOrder(t *testing.T) {
 // between two requests of a keep-alive connection does not count.
 func TestHeadTimeout(t *testing.T) {
 	s := New()
-	s.HeadTimeout = 60 * time.Millisecond
+	s.HeadTimeout = 300 * time.Millisecond
 	addr := serve(t, s)
 
 	slow, err := net.Dial("tcp", addr)
@@ -190,7 +190,7 @@ func TestHeadTimeout(t *testing.T) {
 		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 		if i == 0 {
-			time.Sleep(150 * time.Millisecond) // idle between requests: allowed
+			time.Sleep(400 * time.Millisecond) // idle past HeadTimeout between requests: allowed
 			fmt.Fprint(c, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
 		}
 	}

@@ -282,7 +282,10 @@ func (s *nursery) finish(err error) {
 // and the function, since nobody holds a handle to it.
 //
 // Everything the goroutine needs is in the member, so that the go statement
-// captures one pointer.
+// captures one pointer. Since nobody holds a handle, a member is reused once
+// its task has ended (members): the registry keeps copies of ended nodes,
+// never the nodes, so a group's tasks allocate nothing but their goroutine's
+// closure once the pool is warm, and cost the collector nothing.
 type member struct {
 	node registry.Node
 	fn   func(context.Context) error
@@ -292,7 +295,11 @@ type member struct {
 
 // start admits a new member of s running fn, or says why not.
 func (s *nursery) start(name string, fn func(context.Context) error) (*member, error) {
-	m := &member{fn: fn, s: s}
+	m, _ := members.Get().(*member)
+	if m == nil {
+		m = new(member)
+	}
+	m.fn, m.s = fn, s
 	m.node.Init(registry.KindTask, name, s.node.ID(), funcPC(fn), 2)
 	lctx, err := s.enter(&m.node)
 	m.lctx = lctx
@@ -311,6 +318,10 @@ func (m *member) run() {
 		st := outcome(ctx, err)
 		m.node.Finish(st, err)
 		m.s.owner.exit(&m.node, st, err)
+		// Nothing refers to m any more: the lists have dropped it and
+		// the registry's history has a copy.
+		*m = member{}
+		members.Put(m)
 	}()
 	err = callErr(ctx, m.node.Name(), m.fn)
 }
@@ -324,3 +335,6 @@ func callErr(ctx context.Context, name string, fn func(context.Context) error) (
 	}()
 	return fn(ctx)
 }
+
+// members holds ended members for reuse.
+var members sync.Pool

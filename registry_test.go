@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"runtime/pprof"
 	"strings"
@@ -93,9 +94,9 @@ func TestRegistryCancelThroughNode(t *testing.T) {
 		<-ctx.Done()
 		return 0, context.Cause(ctx)
 	})
-	n := registry.Lookup(task.ID())
-	if n == nil || !n.Info().Cancellable {
-		t.Fatalf("lookup = %v", n)
+	n, ok := registry.Lookup(task.ID())
+	if !ok || !n.Info.Cancellable {
+		t.Fatalf("lookup = %+v, %v", n, ok)
 	}
 	why := errors.New("cancelled from the monitor")
 	n.Cancel(why)
@@ -162,5 +163,84 @@ func TestDebugReportsUnretrievedError(t *testing.T) {
 			t.Fatal("no report for a failed task whose error was never retrieved")
 		case <-time.After(10 * time.Millisecond):
 		}
+	}
+}
+
+// TestRegistryRecordsSurviveMemberReuse runs group members that end while
+// other goroutines read the registry, and checks that every record of an
+// ended member still pairs its own name with its own error: a member's node
+// is reused once it has ended, so a record that still pointed at the node
+// would show the next task's name beside the old error (and -race would
+// see the reuse).
+func TestRegistryRecordsSurviveMemberReuse(t *testing.T) {
+	stop := make(chan struct{})
+	var readers sync.WaitGroup
+	bad := make(chan string, 1)
+	check := func(in TaskInfo) {
+		if in.Kind != "task" || !strings.HasPrefix(in.Name, "member-") || in.State != "failed" {
+			return
+		}
+		if want := "failure of " + in.Name; in.Err != want {
+			select {
+			case bad <- in.Name + " ended with " + in.Err:
+			default:
+			}
+		}
+	}
+	for range 2 {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				for _, in := range registry.Snapshot() {
+					if f, ok := registry.Lookup(in.ID); ok && f.Info.ID != in.ID {
+						select {
+						case bad <- "lookup of " + in.Name + " found another node":
+						default:
+						}
+					}
+				}
+				for _, in := range registry.Terminated() {
+					check(in)
+				}
+			}
+		}()
+	}
+	for round := range 50 {
+		g := NewGroup(context.Background(), Supervise())
+		for i := range 40 {
+			name := fmt.Sprintf("member-%d-%d", round, i)
+			g.Go(name, func(context.Context) error { return errors.New("failure of " + name) })
+		}
+		if err := g.Wait(); err == nil {
+			t.Fatal("the group's failures were lost")
+		}
+	}
+	close(stop)
+	readers.Wait()
+	select {
+	case msg := <-bad:
+		t.Fatal(msg)
+	default:
+	}
+	n := 0
+	for _, in := range registry.Terminated() {
+		if strings.HasPrefix(in.Name, "member-49-") {
+			check(in)
+			n++
+		}
+	}
+	if n == 0 {
+		t.Fatal("the last round's members are not in the history")
+	}
+	select {
+	case msg := <-bad:
+		t.Fatal(msg)
+	default:
 	}
 }

@@ -6,9 +6,11 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"runtime"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/sourcegraph/conc"
 	"github.com/sourcegraph/conc/pool"
@@ -18,6 +20,11 @@ import (
 )
 
 func noop(context.Context) error { return nil }
+
+var errClockWentBack = errors.New("the monotonic clock went back")
+
+// epoch is the origin of the reference clock reads in BenchmarkGroup.
+var epoch = time.Now()
 
 // batch is how many tasks one benchmark operation starts and waits for:
 // a group per request, as a server would use one. Per-task cost is ns/op
@@ -34,6 +41,25 @@ func BenchmarkGroup(b *testing.B) {
 			g, _ := errgroup.WithContext(ctx)
 			for range batch {
 				g.Go(func() error { return nil })
+			}
+			g.Wait()
+		}
+	})
+	// errgroup-clocks is errgroup plus what any registry that records
+	// when each task started and ended must pay: two reads of the
+	// monotonic clock per task. It is a reference, not a peer.
+	b.Run("impl=errgroup-clocks", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			g, _ := errgroup.WithContext(ctx)
+			for range batch {
+				start := time.Since(epoch)
+				g.Go(func() error {
+					if time.Since(epoch) < start {
+						return errClockWentBack
+					}
+					return nil
+				})
 			}
 			g.Wait()
 		}

@@ -272,23 +272,23 @@ func (h *handler) tasks(w http.ResponseWriter, r *http.Request) {
 }
 
 // liveTask finds the task the request names, or answers 400 or 404 and
-// returns nil.
-func liveTask(w http.ResponseWriter, r *http.Request) *registry.Node {
+// returns false.
+func liveTask(w http.ResponseWriter, r *http.Request) (registry.Found, bool) {
 	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
 	if err != nil || id == 0 {
 		writeError(w, http.StatusBadRequest, fmt.Errorf("monitor: %w: bad task id %q", loom.ErrInvalidArgument, r.PathValue("id")))
-		return nil
+		return registry.Found{}, false
 	}
-	n := registry.Lookup(id)
-	if n == nil {
+	n, ok := registry.Lookup(id)
+	if !ok {
 		writeError(w, http.StatusNotFound, fmt.Errorf("monitor: no live task %d", id))
 	}
-	return n
+	return n, ok
 }
 
 func (h *handler) task(w http.ResponseWriter, r *http.Request) {
-	if n := liveTask(w, r); n != nil {
-		in := n.Info()
+	if n, ok := liveTask(w, r); ok {
+		in := n.Info
 		writeJSON(w, http.StatusOK, Task{Info: in, AgeSeconds: time.Since(in.Created).Seconds()})
 	}
 }
@@ -297,11 +297,11 @@ func (h *handler) task(w http.ResponseWriter, r *http.Request) {
 // (pprof label loom.task, loom.group or loom.scope): names are not unique,
 // so every goroutine of that name is shown.
 func (h *handler) stack(w http.ResponseWriter, r *http.Request) {
-	n := liveTask(w, r)
-	if n == nil {
+	n, ok := liveTask(w, r)
+	if !ok {
 		return
 	}
-	in := n.Info()
+	in := n.Info
 	if in.Name == "" {
 		writeError(w, http.StatusNotFound, fmt.Errorf("monitor: task %d has no name, so its goroutine carries no label to find it by", in.ID))
 		return
@@ -351,11 +351,11 @@ func (h *handler) cancel(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, err)
 		return
 	}
-	n := liveTask(w, r)
-	if n == nil {
+	n, ok := liveTask(w, r)
+	if !ok {
 		return
 	}
-	id := n.ID()
+	id := n.Info.ID
 	if !n.Cancel(fmt.Errorf("cancelled from the monitor by %s", r.RemoteAddr)) {
 		writeError(w, http.StatusConflict, fmt.Errorf("monitor: task %d has no context of its own to cancel (a group member: cancel its group)", id))
 		return

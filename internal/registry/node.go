@@ -147,25 +147,34 @@ func (n *Node) Cancel(cause error) bool {
 
 // Location returns where the node's function is defined, as
 // "function (file:line)", or "" if unknown.
-func (n *Node) Location() string {
-	if n.pc == 0 {
+func (n *Node) Location() string { return location(n.pc) }
+
+func location(pc uintptr) string {
+	if pc == 0 {
 		return ""
 	}
-	f := runtime.FuncForPC(n.pc)
+	f := runtime.FuncForPC(pc)
 	if f == nil {
 		return ""
 	}
-	file, line := f.FileLine(n.pc)
+	file, line := f.FileLine(pc)
 	return fmt.Sprintf("%s (%s:%d)", f.Name(), file, line)
 }
 
 // CreationStack returns the stack that created the node, one frame a line,
 // or "" outside debug mode.
 func (n *Node) CreationStack() string {
-	if n.ext == nil || len(n.ext.stack) == 0 {
+	if n.ext == nil {
 		return ""
 	}
-	frames := runtime.CallersFrames(n.ext.stack)
+	return creationStack(n.ext.stack)
+}
+
+func creationStack(stack []uintptr) string {
+	if len(stack) == 0 {
+		return ""
+	}
+	frames := runtime.CallersFrames(stack)
 	var out []byte
 	for {
 		f, more := frames.Next()
@@ -198,16 +207,57 @@ type Info struct {
 
 // Info returns a copy of the node's figures.
 func (n *Node) Info() Info {
+	r := n.record()
+	return r.info()
+}
+
+// record is a copy of what a node's Info shows, taken at one moment: the
+// registry's history of terminations keeps records rather than the nodes,
+// so that a group can reuse the node of a member that has ended.
+type record struct {
+	id, parent     uint64
+	pc             uintptr
+	created, ended int64
+	name           string
+	err            error
+	stack          []uintptr
+	state          State
+	kind           Kind
+	cancellable    bool
+}
+
+// record copies the node's figures.
+func (n *Node) record() record {
+	var r record
+	n.recordInto(&r)
+	return r
+}
+
+// recordInto copies the node's figures into r, field by field: the
+// history of terminations fills its slots in place.
+func (n *Node) recordInto(r *record) {
 	st := n.State()
-	in := Info{
-		ID: n.id, Parent: n.parent, Kind: n.kind.String(), Name: n.name,
-		State: st.String(), Created: wall(n.created), Location: n.Location(),
-		Stack: n.CreationStack(), Cancellable: n.cancel != nil && !st.Terminal(),
+	r.id, r.parent, r.pc, r.created, r.name = n.id, n.parent, n.pc, n.created, n.name
+	r.state, r.kind, r.cancellable = st, n.kind, n.cancel != nil && !st.Terminal()
+	r.stack, r.ended, r.err = nil, 0, nil
+	if n.ext != nil {
+		r.stack = n.ext.stack
 	}
 	if st.Terminal() {
-		in.Ended = wall(n.ended)
-		if n.err != nil {
-			in.Err = n.err.Error()
+		r.ended, r.err = n.ended, n.err
+	}
+}
+
+func (r *record) info() Info {
+	in := Info{
+		ID: r.id, Parent: r.parent, Kind: r.kind.String(), Name: r.name,
+		State: r.state.String(), Created: wall(r.created), Location: location(r.pc),
+		Stack: creationStack(r.stack), Cancellable: r.cancellable,
+	}
+	if r.state.Terminal() {
+		in.Ended = wall(r.ended)
+		if r.err != nil {
+			in.Err = r.err.Error()
 		}
 	}
 	return in

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // walk calls f for every live node, published ones first, then those their
@@ -53,40 +54,70 @@ func Snapshot() []Info {
 	return out
 }
 
-// Lookup returns the live node with the given ID, or nil.
-func Lookup(id uint64) *Node {
-	if id == 0 {
-		return nil
+// Found is a live node as Lookup saw it: a copy of its figures and, for a
+// node with a context of its own, the way to cancel it. It holds no pointer
+// to the node, which may be reused once it has ended.
+type Found struct {
+	Info   Info
+	cancel func(error)
+}
+
+// Cancel cancels the node's own context with cause and reports whether the
+// node has one to cancel (a group's member has not: its group does).
+func (f Found) Cancel(cause error) bool {
+	if f.cancel == nil {
+		return false
 	}
-	var found *Node
+	f.cancel(cause)
+	return true
+}
+
+// Lookup returns the live node with the given ID, and whether there is one.
+func Lookup(id uint64) (Found, bool) {
+	if id == 0 {
+		return Found{}, false
+	}
+	var found Found
+	ok := false
 	walk(func(n *Node) bool {
 		if n.id == id {
-			found = n
+			found, ok = Found{Info: n.Info(), cancel: n.cancel}, true
 		}
-		return found == nil
+		return !ok
 	})
-	return found
+	return found, ok
 }
 
 // HistorySize is how many recent terminations the registry keeps.
 const HistorySize = 256
 
+// historySlot holds one termination. Each has a lock of its own and two
+// cache lines, so two tasks ending at once on different cores do not meet.
+type historySlot struct {
+	mu sync.Mutex
+	r  record
+	_  [128 - 8 - unsafe.Sizeof(record{})]byte
+}
+
 var (
-	history  [HistorySize]atomic.Pointer[Node]
+	history  [HistorySize]historySlot
 	retired  atomic.Uint64
 	eventsMu sync.Mutex
 	events   []Event
 	hook     atomic.Pointer[func(Event)]
 )
 
-// Retire records a finished node among the recent terminations. It costs one
-// atomic add and one atomic store; the oldest record is overwritten.
+// Retire records a finished node among the recent terminations, as a copy:
+// the node may be reused as soon as Retire returns. The oldest record is
+// overwritten.
 func Retire(n *Node) {
 	if n.id == 0 {
 		return
 	}
-	i := retired.Add(1) - 1
-	history[i%HistorySize].Store(n)
+	s := &history[(retired.Add(1)-1)%HistorySize]
+	s.mu.Lock()
+	n.recordInto(&s.r)
+	s.mu.Unlock()
 }
 
 // Terminated returns the most recent terminations, newest first.
@@ -95,8 +126,12 @@ func Terminated() []Info {
 	k := min(total, HistorySize)
 	out := make([]Info, 0, k)
 	for i := uint64(0); i < k; i++ {
-		if n := history[(total-1-i)%HistorySize].Load(); n != nil && n.State().Terminal() {
-			out = append(out, n.Info())
+		s := &history[(total-1-i)%HistorySize]
+		s.mu.Lock()
+		r := s.r
+		s.mu.Unlock()
+		if r.id != 0 && r.state.Terminal() {
+			out = append(out, r.info())
 		}
 	}
 	return out

@@ -36,11 +36,11 @@ func Gather[T any](ctx context.Context, fns ...func(ctx context.Context) (T, err
 	g := NewGroup(ctx, WithName("gather"))
 	var refused error
 	for i, fn := range fns {
-		if refused = g.Go("", func(ctx context.Context) error {
+		if refused = g.goAt("", func(ctx context.Context) error {
 			v, err := fn(ctx)
 			out[i] = v
 			return err
-		}); refused != nil {
+		}, funcPC(fn)); refused != nil {
 			break
 		}
 	}
@@ -67,10 +67,10 @@ func GatherAll[T any](ctx context.Context, fns ...func(ctx context.Context) (T, 
 	}
 	g := NewGroup(ctx, WithName("gather-all"), Supervise())
 	for i, fn := range fns {
-		if err := g.Go("", func(ctx context.Context) error {
+		if err := g.goAt("", func(ctx context.Context) error {
 			out[i].Value, out[i].Err = fn(ctx)
 			return out[i].Err
-		}); err != nil {
+		}, funcPC(fn)); err != nil {
 			out[i].Err = err
 		}
 	}

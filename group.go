@@ -84,10 +84,16 @@ func (g *Group) Go(name string, fn func(ctx context.Context) error) error {
 	if fn == nil {
 		return invalid("Group.Go", "nil function")
 	}
+	return g.goAt(name, fn, funcPC(fn))
+}
+
+// goAt is Go for a fn that wraps the caller's function, whose entry pc is
+// what the registry shows as "where created".
+func (g *Group) goAt(name string, fn func(ctx context.Context) error, pc uintptr) error {
 	if err := g.acquire(); err != nil {
 		return err
 	}
-	m, err := g.s.start(name, fn)
+	m, err := g.s.start(name, fn, pc, 2)
 	if err != nil {
 		g.release()
 		return err

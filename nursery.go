@@ -293,14 +293,16 @@ type member struct {
 	lctx context.Context // pprof labels for the goroutine; nil for none
 }
 
-// start admits a new member of s running fn, or says why not.
-func (s *nursery) start(name string, fn func(context.Context) error) (*member, error) {
+// start admits a new member of s running fn, or says why not. pc is the
+// entry of the function the registry shows as "where created"; skip is how
+// many of start's callers are loom's, for the debug creation stack.
+func (s *nursery) start(name string, fn func(context.Context) error, pc uintptr, skip int) (*member, error) {
 	m, _ := members.Get().(*member)
 	if m == nil {
 		m = new(member)
 	}
 	m.fn, m.s = fn, s
-	m.node.Init(registry.KindTask, name, s.node.ID(), funcPC(fn), 2)
+	m.node.Init(registry.KindTask, name, s.node.ID(), pc, skip+1)
 	lctx, err := s.enter(&m.node)
 	m.lctx = lctx
 	return m, err

@@ -244,3 +244,50 @@ func TestRegistryRecordsSurviveMemberReuse(t *testing.T) {
 	default:
 	}
 }
+
+// TestRegistryWhereCreatedIsTheCallersCode checks that a group member's
+// "where created" is the caller's function and its debug creation stack
+// starts in the caller, also when loom wraps the function (Gather).
+func TestRegistryWhereCreatedIsTheCallersCode(t *testing.T) {
+	registry.SetDebug(true)
+	defer registry.SetDebug(false)
+	release := make(chan struct{})
+	wait := func(ctx context.Context) (int, error) { <-release; return 1, nil }
+	g := NewGroup(context.Background())
+	g.Go("member", func(context.Context) error { <-release; return nil })
+	gathered := make(chan error, 1)
+	go func() {
+		_, err := Gather(context.Background(), wait, wait)
+		gathered <- err
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	var found []TaskInfo
+	for len(found) < 3 && time.Now().Before(deadline) {
+		found = found[:0]
+		for _, in := range registry.Snapshot() {
+			if in.Kind == "task" && in.State == "running" && strings.Contains(in.Stack, "TestRegistryWhereCreatedIsTheCallersCode") {
+				found = append(found, in)
+			}
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-gathered; err != nil {
+		t.Fatal(err)
+	}
+	if len(found) != 3 {
+		t.Fatalf("found %d of the 3 tasks", len(found))
+	}
+	for _, in := range found {
+		first, _, _ := strings.Cut(in.Stack, "\n")
+		if !strings.Contains(first, "TestRegistryWhereCreatedIsTheCallersCode") {
+			t.Errorf("task %d (%q): creation stack starts in %q", in.ID, in.Name, first)
+		}
+		if !strings.Contains(in.Location, "registry_test.go") {
+			t.Errorf("task %d (%q): created at %q", in.ID, in.Name, in.Location)
+		}
+	}
+}

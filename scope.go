@@ -72,7 +72,7 @@ func (sc *Scope) Go(name string, fn func(ctx context.Context) error) error {
 	if fn == nil {
 		return invalid("Scope.Go", "nil function")
 	}
-	m, err := sc.s.start(name, fn)
+	m, err := sc.s.start(name, fn, funcPC(fn), 1)
 	if err != nil {
 		return err
 	}

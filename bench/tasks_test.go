@@ -53,8 +53,8 @@ func BenchmarkGroup(b *testing.B) {
 		for b.Loop() {
 			g, _ := errgroup.WithContext(ctx)
 			for range batch {
-				start := time.Since(epoch)
 				g.Go(func() error {
+					start := time.Since(epoch)
 					if time.Since(epoch) < start {
 						return errClockWentBack
 					}

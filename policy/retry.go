@@ -255,7 +255,7 @@ func (r *Retry) report(f *registry.Figures) {
 	f.Stat("budget_denied", float64(r.denied.Load()))
 }
 
-// Stats are a Retry's counters.
+// RetryStats are a Retry's counters.
 type RetryStats struct {
 	Calls, Attempts, Retries, Exhausted, BudgetDenied uint64
 }

@@ -24,11 +24,17 @@ func monitored(t *testing.T) (addr string, task *loom.Task[int]) {
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
+	running := make(chan struct{})
 	task = loom.Go(context.Background(), "top-test-worker", func(ctx context.Context) (int, error) {
+		close(running)
 		<-ctx.Done()
 		return 0, context.Cause(ctx)
 	})
 	t.Cleanup(func() { task.Cancel(nil); task.Wait(context.Background()) })
+	// The task is pending until its goroutine runs, which on a loaded
+	// machine can be after the first snapshot: the tests look for it
+	// running.
+	<-running
 	return strings.TrimPrefix(srv.URL, "http://"), task
 }
 

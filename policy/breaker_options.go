@@ -66,7 +66,7 @@ func TimeWindow(d time.Duration, buckets int) BreakerOption {
 // of the calls in the window failed.
 func FailureRate(pct float64) BreakerOption {
 	return func(b *Breaker) error {
-		if pct <= 0 || pct > 100 {
+		if !(pct > 0 && pct <= 100) { // NaN too
 			return fmt.Errorf("%w: failure rate %v%%; need 0 < pct ≤ 100", loom.ErrInvalidArgument, pct)
 		}
 		b.failRate = pct
@@ -79,7 +79,7 @@ func FailureRate(pct float64) BreakerOption {
 // successful or not: a backend that answers, but too slowly, is shed too.
 func SlowCalls(after time.Duration, pct float64) BreakerOption {
 	return func(b *Breaker) error {
-		if after <= 0 || pct <= 0 || pct > 100 {
+		if after <= 0 || !(pct > 0 && pct <= 100) {
 			return fmt.Errorf("%w: slow calls after %v at %v%%", loom.ErrInvalidArgument, after, pct)
 		}
 		b.slowAfter, b.slowRate = after, pct

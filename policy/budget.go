@@ -39,7 +39,7 @@ type Budget struct {
 // denies every retry; its Err says why.
 func NewBudget(name string, ratio float64, minPerSecond int) *Budget {
 	b := &Budget{name: name, ratio: ratio, minPerSecond: minPerSecond}
-	if ratio < 0 || ratio > 1 || minPerSecond < 0 {
+	if !(ratio >= 0 && ratio <= 1) || minPerSecond < 0 { // NaN too
 		b.err = fmt.Errorf("policy.NewBudget: %w: ratio %v (need 0..1), min per second %d (need ≥ 0)",
 			loom.ErrInvalidArgument, ratio, minPerSecond)
 		return b

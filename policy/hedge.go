@@ -85,7 +85,7 @@ func HedgeDelay(d time.Duration) HedgeOption {
 // minSamples calls have been seen, the HedgeDelay (default 100ms) is used.
 func HedgeQuantile(q float64, minSamples int) HedgeOption {
 	return func(h *Hedge) error {
-		if q <= 0 || q >= 1 || minSamples < 1 || minSamples > hedgeSamples {
+		if !(q > 0 && q < 1) || minSamples < 1 || minSamples > hedgeSamples {
 			return fmt.Errorf("%w: hedge quantile %v with %d samples", loom.ErrInvalidArgument, q, minSamples)
 		}
 		h.quantile, h.minSamples = q, minSamples

@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"errors"
+	"math"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -46,6 +47,19 @@ func TestDoWithoutPoliciesAndBadInput(t *testing.T) {
 		}(),
 		"retry opt": func() error {
 			_, err := Do(ctx, func(context.Context) (int, error) { return 0, nil }, NewRetry("r", Attempts(0)))
+			return err
+		}(),
+		// NaN fails every comparison, so each check must be written to
+		// accept only what is in range.
+		"NaN failure rate": func() error { _, err := NewBreaker("b", FailureRate(math.NaN())).Allow(); return err }(),
+		"NaN slow rate":    func() error { _, err := NewBreaker("b", SlowCalls(time.Second, math.NaN())).Allow(); return err }(),
+		"NaN budget":       NewBudget("b", math.NaN(), 1).Err(),
+		"NaN rate": func() error {
+			_, err := Do(ctx, func(context.Context) (int, error) { return 0, nil }, NewRateLimit("r", math.NaN(), 1))
+			return err
+		}(),
+		"NaN quantile": func() error {
+			_, err := Do(ctx, func(context.Context) (int, error) { return 0, nil }, NewHedge("h", HedgeQuantile(math.NaN(), 10)))
 			return err
 		}(),
 	} {

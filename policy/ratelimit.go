@@ -82,7 +82,7 @@ func KeyIdle(d time.Duration) RateLimitOption {
 
 func buildLimit(where string, perSecond float64, burst int, opts []RateLimitOption) (limitConfig, error) {
 	c := limitConfig{maxKeys: 10_000, idle: 10 * time.Minute}
-	if perSecond <= 0 || burst < 1 {
+	if !(perSecond > 0) || burst < 1 { // NaN too
 		return c, fmt.Errorf("%s: %w: %v per second (need > 0), burst %d (need ≥ 1)", where, loom.ErrInvalidArgument, perSecond, burst)
 	}
 	for _, o := range opts {

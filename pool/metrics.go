@@ -51,13 +51,20 @@ func (h *Histogram) Snapshot() HistogramSnapshot {
 }
 
 // Quantile returns an upper bound for the q-quantile (0 < q ≤ 1): the
-// upper bound of the bucket it falls in. It is 0 for an empty histogram.
+// upper bound of the bucket it falls in. It is 0 for an empty histogram. A q
+// outside (0, 1], or NaN, is taken as the nearest end: the first sample or
+// the last.
 func (s HistogramSnapshot) Quantile(q float64) time.Duration {
 	if s.Count == 0 {
 		return 0
 	}
-	rank := uint64(q*float64(s.Count) + 0.5)
-	rank = max(rank, 1)
+	rank := uint64(1)
+	switch {
+	case q >= 1:
+		rank = s.Count
+	case q > 0:
+		rank = max(uint64(q*float64(s.Count)+0.5), 1)
+	}
 	var seen uint64
 	for i, c := range s.Counts {
 		seen += c

@@ -30,7 +30,7 @@ and the run goes on.`,
 			switch {
 			case c.Concurrency < 1 || c.PerHost < 1:
 				return fmt.Errorf("--concurrency and --per-host must be at least 1")
-			case c.Timeout <= 0 || c.Retries < 0 || c.MaxBody < 1 || c.Rate < 0:
+			case c.Timeout <= 0 || c.Retries < 0 || c.MaxBody < 1 || !(c.Rate >= 0):
 				return fmt.Errorf("--timeout and --max-body must be positive, --retries and --rate not negative")
 			}
 			in := cmd.InOrStdin()

@@ -189,6 +189,8 @@ func TestFetchBadFlags(t *testing.T) {
 		{"fetch", "--timeout", "0s"},
 		{"fetch", "--max-body", "0"},
 		{"fetch", "--retries", "-1"},
+		{"fetch", "--rate", "-2"},
+		{"fetch", "--rate", "NaN"},
 		{"fetch", "/no/such/file"},
 	} {
 		if _, err := runLoom(t, args...); err == nil {

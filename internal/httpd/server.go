@@ -45,7 +45,7 @@ func ParseRule(s string) (*Rule, error) {
 			r.Latency = d
 		case k == "fail":
 			f, err := strconv.ParseFloat(v, 64)
-			if err != nil || f < 0 || f > 1 {
+			if err != nil || !(f >= 0 && f <= 1) { // NaN too
 				return nil, fmt.Errorf("rule %q: bad fail rate %q (want 0..1)", s, v)
 			}
 			r.FailRate = f

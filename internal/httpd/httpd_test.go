@@ -220,3 +220,28 @@ func TestBadRequestsGetAnErrorAndAClose(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseRule checks that a rule either is refused with an error or
+// makes sense (a path prefix, a non-negative latency, a fail rate in
+// 0..1), and that writing it back out parses to the same rule.
+func FuzzParseRule(f *testing.F) {
+	for _, s := range []string{"/flaky=fail:0.5", "/slow=latency:30ms", "/x=latency:1s,fail:1", "/x=fail:NaN", "/x=", "flaky", "/=fail:0", "/a=b=c"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r, err := ParseRule(s)
+		if err != nil {
+			if r != nil {
+				t.Fatalf("%q: a rule and an error", s)
+			}
+			return
+		}
+		if !strings.HasPrefix(r.Prefix, "/") || r.Latency < 0 || !(r.FailRate >= 0 && r.FailRate <= 1) {
+			t.Fatalf("%q accepted as %+v", s, r)
+		}
+		again, err := ParseRule(fmt.Sprintf("%s=latency:%v,fail:%v", r.Prefix, r.Latency, r.FailRate))
+		if err != nil || again.Prefix != r.Prefix || again.Latency != r.Latency || again.FailRate != r.FailRate {
+			t.Fatalf("%q: %+v written back parses to %+v, %v", s, r, again, err)
+		}
+	})
+}

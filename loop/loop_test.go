@@ -55,6 +55,17 @@ func running(t *testing.T, l *Loop) func() {
 	}
 }
 
+// dial connects to ln and closes the connection when the test ends.
+func dial(t *testing.T, ln *Listener) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
 func newLoop(t *testing.T, opts ...Option) *Loop {
 	t.Helper()
 	l, err := New(opts...)

@@ -86,11 +86,7 @@ func TestWatermarksPauseAndResumeTheProducer(t *testing.T) {
 	}
 	stop := running(t, l)
 	defer stop()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dial(t, ln)
 	time.Sleep(50 * time.Millisecond) // the client does not read yet
 	if pauses.Load() == 0 {
 		t.Fatal("the producer was never paused while the peer did not read")
@@ -118,11 +114,7 @@ func TestWritesOfOneTurnAreBatched(t *testing.T) {
 	ln, _ := l.Listen("127.0.0.1:0", h)
 	stop := running(t, l)
 	defer stop()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dial(t, ln)
 	_, _ = c.Write([]byte("go"))
 	buf := make([]byte, 1000)
 	if _, err := io.ReadFull(c, buf); err != nil {
@@ -139,11 +131,7 @@ func TestIdleTimeoutClosesQuietConnections(t *testing.T) {
 	ln, _ := l.Listen("127.0.0.1:0", &funcs{close: func(c *Conn, err error) { closed <- err }}, IdleTimeout(50*time.Millisecond))
 	stop := running(t, l)
 	defer stop()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dial(t, ln)
 	if err := <-closed; !errors.Is(err, ErrIdle) {
 		t.Fatalf("closed with %v", err)
 	}
@@ -169,16 +157,8 @@ func TestReadDeadline(t *testing.T) {
 	stop := running(t, l)
 	defer stop()
 
-	silent, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer silent.Close()
-	talker, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer talker.Close()
+	silent := dial(t, ln)
+	talker := dial(t, ln)
 	if _, err := talker.Write([]byte("hi")); err != nil {
 		t.Fatal(err)
 	}
@@ -216,10 +196,7 @@ func TestHalfCloseAndResetPeers(t *testing.T) {
 	stop := running(t, l)
 	defer stop()
 
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dial(t, ln)
 	msg := bytes.Repeat([]byte("half-close "), 10000)
 	go func() {
 		_, _ = c.Write(msg)
@@ -233,20 +210,13 @@ func TestHalfCloseAndResetPeers(t *testing.T) {
 
 	// Garbage, then a reset (SO_LINGER 0) while the server is writing.
 	for range 10 {
-		rc, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
+		rc := dial(t, ln)
 		_, _ = rc.Write(bytes.Repeat([]byte{0xff, 0x00, 0x13}, 50000))
 		_ = rc.(*net.TCPConn).SetLinger(0)
 		rc.Close()
 	}
 	// The loop still serves.
-	c2, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c2.Close()
+	c2 := dial(t, ln)
 	_, _ = c2.Write([]byte("ping"))
 	buf := make([]byte, 4)
 	if _, err := io.ReadFull(c2, buf); err != nil || string(buf) != "ping" {
@@ -443,11 +413,7 @@ func TestStopClosesConnectionsAndRunsPostedWork(t *testing.T) {
 	ln, _ := l.Listen("127.0.0.1:0", &funcs{open: func(*Conn) { close(opened) }, close: func(c *Conn, err error) { closed <- err }})
 	errc := make(chan error, 1)
 	go func() { errc <- l.Run(context.Background()) }()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	dial(t, ln)
 	<-opened
 	ran := make(chan struct{})
 	_ = l.Post(func() { close(ran) })
@@ -499,11 +465,7 @@ func TestCloseWriteHalfClosesAfterFlushing(t *testing.T) {
 	ln, _ := l.Listen("127.0.0.1:0", h)
 	stop := running(t, l)
 	defer stop()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dial(t, ln)
 	got, err := io.ReadAll(c) // ends at the half-close
 	if err != nil || string(got) != "bye" {
 		t.Fatalf("%q %v", got, err)

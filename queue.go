@@ -25,19 +25,20 @@ import (
 // and can be shut down without a panic on the senders' side. Where a plain
 // bounded FIFO channel does the job, use the channel.
 //
-// A bounded FIFO queue takes no lock while it is neither empty nor full
-// (see ring.go), so many producers and consumers can share one; the other
-// kinds take a mutex for every call. Waiting Put and Get calls are served
+// A FIFO queue made by NewQueue takes no lock while it is neither empty
+// nor, if bounded, full (see ring.go and chain.go), so many producers and
+// consumers can share one; the other kinds, and the zero value, take a
+// mutex for every call. Waiting Put and Get calls are served
 // in the order they began waiting; on a bounded FIFO queue a new call may
 // still overtake one that is being woken.
 //
 // The zero value is an empty, unbounded FIFO queue, not registered with the
 // monitor. A Queue must not be copied after first use.
 type Queue[T any] struct {
-	// ring holds the items of a bounded FIFO queue, nil for the others.
-	// The fields below that say "lock mode" serve only the others, whose
-	// items are in the store; a ring keeps its own counts.
-	ring       *ring[T]
+	// ring holds the items of a FIFO queue made by NewQueue, nil for the
+	// others. The fields below that say "lock mode" serve only the others,
+	// whose items are in the store; a ring keeps its own counts.
+	ring       *chain[T]
 	mu         sync.Mutex
 	items      store[T] // lock mode
 	capacity   int      // 0: unbounded
@@ -90,8 +91,8 @@ func newQueue[T any](fn, name string, capacity int, order queueOrder, less func(
 	case order == priority && less == nil:
 		q.err = invalid(fn, "nil less function")
 	default:
-		if order == fifo && capacity > 0 {
-			q.ring = newRing[T](capacity)
+		if order == fifo {
+			q.ring = newChain[T](capacity)
 		}
 		registry.Track(q, registry.KindQueue, name, (*Queue[T]).report)
 	}

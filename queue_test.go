@@ -1,6 +1,7 @@
 package loom
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -290,13 +291,16 @@ func TestQueueBadInput(t *testing.T) {
 	}
 }
 
-// boundedKinds makes one queue of each order with the given capacity: the
-// FIFO one runs on the lock-free ring, the others under the mutex.
-func boundedKinds(capacity int) map[string]*Queue[int] {
+// contendedKinds makes one queue of each order with the given capacity,
+// and an unbounded FIFO one: the FIFO ones run on the lock-free ring (the
+// unbounded one on a chain of rings that grows past 32 items), the others
+// under the mutex.
+func contendedKinds(capacity int) map[string]*Queue[int] {
 	return map[string]*Queue[int]{
-		"fifo":     NewQueue[int]("q", capacity),
-		"lifo":     NewLIFOQueue[int]("q", capacity),
-		"priority": NewPriorityQueue("q", capacity, cmp.Less[int]),
+		"fifo":           NewQueue[int]("q", capacity),
+		"fifo-unbounded": NewQueue[int]("q", 0),
+		"lifo":           NewLIFOQueue[int]("q", capacity),
+		"priority":       NewPriorityQueue("q", capacity, cmp.Less[int]),
 	}
 }
 
@@ -305,7 +309,7 @@ func boundedKinds(capacity int) map[string]*Queue[int] {
 // accepted is received exactly once, by a Get or from Shutdown.
 func TestQueueNothingLostUnderContention(t *testing.T) {
 	for _, immediate := range []bool{false, true} {
-		for kind, q := range boundedKinds(4) {
+		for kind, q := range contendedKinds(4) {
 			t.Run(fmt.Sprintf("%s/immediate=%v", kind, immediate), func(t *testing.T) {
 				nothingLost(t, q, immediate)
 			})
@@ -421,8 +425,15 @@ func nothingLost(t *testing.T, q *Queue[int], immediate bool) {
 // share it: each consumer sees each producer's items in the order they
 // were put, however the two interleave.
 func TestQueueFIFOOrderUnderContention(t *testing.T) {
+	for _, capacity := range []int{8, 0} {
+		t.Run(fmt.Sprintf("capacity=%d", capacity), func(t *testing.T) {
+			fifoOrder(t, NewQueue[[2]int]("q", capacity))
+		})
+	}
+}
+
+func fifoOrder(t *testing.T, q *Queue[[2]int]) {
 	const producers, consumers, each = 4, 4, 2000
-	q := NewQueue[[2]int]("q", 8)
 	var wg sync.WaitGroup
 	for p := range producers {
 		wg.Add(1)
@@ -467,7 +478,7 @@ func TestQueueFIFOOrderUnderContention(t *testing.T) {
 // Join waits for every item put to be marked done while producers and
 // consumers run, whatever the kind of queue.
 func TestQueueJoinUnderContention(t *testing.T) {
-	for kind, q := range boundedKinds(3) {
+	for kind, q := range contendedKinds(3) {
 		t.Run(kind, func(t *testing.T) {
 			const n = 3000
 			var done atomic.Int64
@@ -572,18 +583,21 @@ func FuzzPriorityQueue(f *testing.F) {
 	})
 }
 
-// A bounded FIFO queue (the lock-free ring) behaves like a slice of at most
-// capacity items under any sequence of calls: the first byte is the
-// capacity, each further byte one call.
+// A FIFO queue (the lock-free ring, or chain of rings) behaves like a slice
+// of at most capacity items under any sequence of calls: the first byte is
+// the capacity (0: unbounded), each further byte one call.
 func FuzzFIFOQueue(f *testing.F) {
 	f.Add([]byte{3, 0, 0, 0, 0, 1, 1, 0, 1, 1, 1, 2, 0, 3, 1})
 	f.Add([]byte{1, 0, 0, 1, 1, 0, 4, 1, 0})
 	f.Add([]byte{64})
+	// Unbounded: 100 puts grow the chain past its first two rings, then
+	// gets and puts interleave across the rings.
+	f.Add(append(append([]byte{0}, bytes.Repeat([]byte{0}, 100)...), bytes.Repeat([]byte{1, 0, 1, 2}, 40)...))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		if len(in) == 0 {
 			return
 		}
-		capacity := int(in[0]%64) + 1
+		capacity := int(in[0] % 65)
 		q := NewQueue[int]("fuzz", capacity)
 		var model []int
 		next, unfinished, shut := 0, 0, false
@@ -596,7 +610,7 @@ func FuzzFIFOQueue(f *testing.F) {
 					if !errors.Is(err, ErrQueueShutdown) {
 						t.Fatalf("TryPut after shutdown: %v", err)
 					}
-				case len(model) == capacity:
+				case len(model) == capacity && capacity > 0:
 					if !errors.Is(err, ErrQueueFull) {
 						t.Fatalf("TryPut on a full queue: %v", err)
 					}
@@ -656,7 +670,7 @@ func FuzzFIFOQueue(f *testing.F) {
 					if !errors.Is(err, ErrQueueShutdown) {
 						t.Fatalf("Put after shutdown: %v", err)
 					}
-				case len(model) == capacity:
+				case len(model) == capacity && capacity > 0:
 					if !errors.Is(err, context.Canceled) {
 						t.Fatalf("Put on a full queue, cancelled: %v", err)
 					}
@@ -716,5 +730,73 @@ func TestQueueReportsFiguresAndWaiters(t *testing.T) {
 	}
 	if got := drainTry(q); !slices.Equal(got, []int{2, 3}) {
 		t.Fatalf("left %v", got)
+	}
+}
+
+// An unbounded FIFO queue grows through many rings while producers race to
+// seal full ones and link new ones, then is drained while producers go on:
+// every item comes out once, and each producer's items in order.
+func TestQueueUnboundedGrowsUnderContention(t *testing.T) {
+	const producers, each = 4, 3000
+	q := NewQueue[[2]int]("q", 0)
+	put := func(from, to int) {
+		var wg sync.WaitGroup
+		for p := range producers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := from; i < to; i++ {
+					if err := q.Put(context.Background(), [2]int{p, i}); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	put(0, each/2) // no consumer yet: the chain grows to 6,000 items
+	if q.Len() != producers*each/2 {
+		t.Fatalf("len %d after the first half", q.Len())
+	}
+	got := make(chan [producers]int, producers)
+	var cwg sync.WaitGroup
+	for range producers {
+		cwg.Add(1)
+		go func() {
+			defer cwg.Done()
+			var n [producers]int
+			last := [producers]int{-1, -1, -1, -1}
+			for {
+				v, err := q.Get(context.Background())
+				if err != nil {
+					got <- n
+					return
+				}
+				if v[1] <= last[v[0]] {
+					t.Errorf("producer %d: got item %d after %d", v[0], v[1], last[v[0]])
+				}
+				last[v[0]] = v[1]
+				n[v[0]]++
+			}
+		}()
+	}
+	put(each/2, each)
+	q.Shutdown(false)
+	cwg.Wait()
+	close(got)
+	var total [producers]int
+	for n := range got {
+		for p := range n {
+			total[p] += n[p]
+		}
+	}
+	for p, n := range total {
+		if n != each {
+			t.Errorf("producer %d: %d of its %d items came out", p, n, each)
+		}
+	}
+	if q.Len() != 0 {
+		t.Fatalf("len %d after draining", q.Len())
 	}
 }

@@ -9,7 +9,8 @@ import (
 )
 
 // ring is a bounded multi-producer, multi-consumer FIFO that takes no lock:
-// the fast path of a bounded FIFO Queue. A sync.Mutex around a ring buffer
+// the fast path of a FIFO Queue (a bounded one is one ring; an unbounded
+// one, a chain of them: see chain.go). A sync.Mutex around a ring buffer
 // collapses when many goroutines share it (every collision parks one), and
 // no well-kept library offers a generic bounded MPMC queue whose blocking
 // side can be a Queue's own waiters, so it is written here.
@@ -55,13 +56,13 @@ const (
 	ringShut
 )
 
-func newRing[T any](capacity int) *ring[T] {
+// init makes r an empty ring of the given capacity.
+func (r *ring[T]) init(capacity int) {
 	shift := uint(bits.Len64(uint64(capacity)))
-	r := &ring[T]{size: uint64(capacity), lap: 1 << shift, shift: shift, slots: make([]ringSlot[T], capacity)}
+	r.size, r.lap, r.shift, r.slots = uint64(capacity), 1<<shift, shift, make([]ringSlot[T], capacity)
 	for i := range r.slots {
 		r.slots[i].stamp.Store(uint64(i))
 	}
-	return r
 }
 
 // next returns the position after p.
@@ -142,20 +143,4 @@ func (r *ring[T]) closed() bool { return r.tail.Load()&ringClosed != 0 }
 func (r *ring[T]) count(p uint64) uint64 {
 	p &^= ringClosed
 	return p>>r.shift*r.size + p&(r.lap-1)
-}
-
-// puts and gets count the items put and taken so far (puts includes any
-// that are being put right now).
-func (r *ring[T]) puts() uint64 { return r.count(r.tail.Load()) }
-func (r *ring[T]) gets() uint64 { return r.count(r.head.Load()) }
-
-// len returns how many items are in the ring.
-func (r *ring[T]) len() int {
-	for {
-		t := r.tail.Load()
-		h := r.head.Load()
-		if r.tail.Load() == t {
-			return int(r.count(t) - r.count(h))
-		}
-	}
 }

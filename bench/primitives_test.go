@@ -120,8 +120,9 @@ const queueCap = 64
 
 // BenchmarkQueue moves b.N items from g producers to g consumers through a
 // bounded queue: a channel of the same capacity against loom's FIFO Queue
-// (lock-free while neither empty nor full) and, for reference, its LIFO
-// Queue (a mutex around a slice, as the priority queue is).
+// (lock-free while neither empty nor full) and, for reference, loom's
+// unbounded FIFO Queue (a chain of lock-free rings) and its LIFO Queue (a
+// mutex around a slice, as the priority queue is).
 func BenchmarkQueue(b *testing.B) {
 	ctx := context.Background()
 	for _, g := range contention {
@@ -144,6 +145,7 @@ func BenchmarkQueue(b *testing.B) {
 			q    *loom.Queue[int]
 		}{
 			{"loom", loom.NewQueue[int]("bench", queueCap)},
+			{"loom-unbounded", loom.NewQueue[int]("bench", 0)},
 			{"loom-lifo", loom.NewLIFOQueue[int]("bench", queueCap)},
 		} {
 			b.Run(fmt.Sprintf("g=%d/impl=%s", g, kind.name), func(b *testing.B) {

@@ -26,7 +26,7 @@ import (
 type Group struct {
 	s         nursery
 	parent    context.Context
-	sem       chan struct{}
+	slots     *slots // nil without a limit
 	supervise bool
 	invalid   error // set when NewGroup got bad arguments
 
@@ -47,12 +47,12 @@ func NewGroup(ctx context.Context, opts ...Option) *Group {
 		ctx = context.Background()
 	}
 	g := &Group{parent: ctx, supervise: o.supervise, invalid: err}
-	if o.limit > 0 {
-		g.sem = make(chan struct{}, o.limit)
-	}
 	g.s.keep = -1
 	g.s.owner = g
 	g.s.init(ctx, registry.KindGroup, o.name, 0)
+	if o.limit > 0 {
+		g.slots = newSlots(g.s.ctx, o.limit)
+	}
 	if err != nil {
 		g.s.close(err)
 	}
@@ -131,26 +131,65 @@ func Spawn[T any](g *Group, name string, fn func(ctx context.Context) (T, error)
 
 // acquire takes a slot when the group has a limit.
 func (g *Group) acquire() error {
-	if g.sem == nil {
-		return nil
-	}
-	select {
-	case g.sem <- struct{}{}:
-		return nil
-	default:
-	}
-	select {
-	case g.sem <- struct{}{}:
-		return nil
-	case <-g.s.done:
+	if g.slots != nil && !g.slots.acquire() {
 		return g.s.checkOpen()
 	}
+	return nil
 }
 
 func (g *Group) release() {
-	if g.sem != nil {
-		<-g.sem
+	if g.slots != nil {
+		g.slots.release()
 	}
+}
+
+// slots limits how many tasks of a group run at once. A Go that waits for
+// a slot parks on a sync.Cond: one lock and no allocation, where a select
+// on a slot channel and the group's done channel locks both channels and
+// queues on both. The end of the group's context wakes the waiters through
+// context.AfterFunc.
+type slots struct {
+	mu    sync.Mutex
+	freed sync.Cond
+	used  int
+	limit int
+	ended bool // the group's context has ended
+}
+
+func newSlots(ctx context.Context, limit int) *slots {
+	s := &slots{limit: limit}
+	s.freed.L = &s.mu
+	context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		s.ended = true
+		s.mu.Unlock()
+		s.freed.Broadcast()
+	})
+	return s
+}
+
+// acquire takes a slot, waiting for one if need be; false means the
+// group's context ended while it waited. A free slot is taken even then:
+// the caller learns from the nursery that the group is closed.
+func (s *slots) acquire() bool {
+	s.mu.Lock()
+	for s.used == s.limit {
+		if s.ended {
+			s.mu.Unlock()
+			return false
+		}
+		s.freed.Wait()
+	}
+	s.used++
+	s.mu.Unlock()
+	return true
+}
+
+func (s *slots) release() {
+	s.mu.Lock()
+	s.used--
+	s.mu.Unlock()
+	s.freed.Signal()
 }
 
 // exit implements owner: it frees the task's slot, records its end and, on

@@ -2,7 +2,6 @@ package loom
 
 import (
 	"context"
-	"fmt"
 	"sync"
 
 	"loom/internal/registry"
@@ -224,7 +223,7 @@ func (g *Group) Cancel(cause error) {
 // before the tasks end would let them outlive the group. To stop waiting
 // sooner, cancel the group or its parent context.
 func (g *Group) Wait() error {
-	_ = g.s.waitIdle(context.Background(), fmt.Errorf("%w: group %q has been waited", ErrClosed, g.s.node.Name()))
+	_ = g.s.waitIdle(context.Background(), "has been waited")
 	g.once.Do(g.conclude)
 	return g.result
 }

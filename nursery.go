@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/pprof"
+	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -23,9 +24,10 @@ import (
 // reason for closing, failures, the waiters' channel.
 type nursery struct {
 	node   registry.Node
+	ext    registry.Ext
 	ctx    context.Context // the tasks' context, carries node
 	cancel context.CancelCauseFunc
-	done   <-chan struct{} // ctx.Done(), cached
+	cctx   context.Context // the cancellable context under ctx, whose Err says it ended
 	labels context.Context // pprof labels of the tasks' goroutines; nil when the registry is off
 	what   string          // "group" or "scope", for messages
 	owner  owner           // the Group or Scope, told of each task's end
@@ -35,7 +37,8 @@ type nursery struct {
 	lists   [taskShards]taskShard
 
 	mu        sync.Mutex
-	closed    error // why no task may start any more; set before the closed bit
+	closed    error      // why no task may start any more; set before the closed bit
+	ended     endedError // the reason once waited or shut down; closed points at it
 	idle      chan struct{}
 	named     map[string]context.Context // pprof label contexts per task name
 	failures  []error
@@ -45,6 +48,29 @@ type nursery struct {
 }
 
 const maxLabelNames = 64
+
+// labelKeys are the pprof label keys of a group's and a scope's goroutines.
+var labelKeys = map[registry.Kind]string{registry.KindGroup: "loom.group", registry.KindScope: "loom.scope"}
+
+// unnamedLabels are the label contexts of unnamed groups and scopes whose
+// parent context carries no labels: the same for all of them, so made once.
+var unnamedLabels = map[registry.Kind]context.Context{
+	registry.KindGroup: pprof.WithLabels(context.Background(), pprof.Labels("loom.group", "")),
+	registry.KindScope: pprof.WithLabels(context.Background(), pprof.Labels("loom.scope", "")),
+}
+
+// groupLabels returns the pprof label context for the goroutines of a
+// group or scope: the parent's labels and its own.
+func groupLabels(parent context.Context, kind registry.Kind, name string) context.Context {
+	if name == "" {
+		inherited := false
+		pprof.ForLabels(parent, func(string, string) bool { inherited = true; return false })
+		if !inherited {
+			return unnamedLabels[kind]
+		}
+	}
+	return pprof.WithLabels(parent, pprof.Labels(labelKeys[kind], name))
+}
 
 const (
 	closedBit  = 1
@@ -60,16 +86,17 @@ type taskShard struct {
 
 func (s *nursery) init(parent context.Context, kind registry.Kind, name string, pc uintptr) {
 	s.what = kind.String()
+	s.node.UseExt(&s.ext)
 	s.node.Init(kind, name, parentOf(parent), pc, 3)
 	ctx, cancel := context.WithCancelCause(parent)
 	s.ctx = context.WithValue(ctx, nodeKey{}, &s.node)
 	s.cancel = cancel
-	s.done = ctx.Done()
+	s.cctx = ctx
 	s.node.SetCancel(cancel)
 	s.node.SetChildren(s)
 	s.node.SetState(Running)
 	if s.node.ID() != 0 {
-		s.labels = pprof.WithLabels(parent, pprof.Labels("loom."+s.what, name))
+		s.labels = groupLabels(parent, kind, name)
 	}
 	registry.Publish(&s.node)
 }
@@ -92,10 +119,8 @@ func (s *nursery) enter(n *registry.Node) (context.Context, error) {
 		if st&closedBit != 0 {
 			return nil, s.checkOpen()
 		}
-		select {
-		case <-s.done:
+		if s.cctx.Err() != nil {
 			return nil, s.checkOpen()
-		default:
 		}
 		if s.state.CompareAndSwap(st, st+oneTask) {
 			break
@@ -133,12 +158,8 @@ func (s *nursery) enter(n *registry.Node) (context.Context, error) {
 func (s *nursery) checkOpen() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed == nil {
-		select {
-		case <-s.done:
-			s.closeLocked(fmt.Errorf("%w: %s %q was cancelled: %w", ErrClosed, s.what, s.node.Name(), context.Cause(s.ctx)))
-		default:
-		}
+	if s.closed == nil && s.cctx.Err() != nil {
+		s.closeLocked(fmt.Errorf("%w: %s %q was cancelled: %w", ErrClosed, s.what, s.node.Name(), context.Cause(s.ctx)))
 	}
 	return s.closed
 }
@@ -224,18 +245,48 @@ func (s *nursery) leave(n *registry.Node, st State, err error) (first bool) {
 	return first
 }
 
-// waitIdle blocks until no task is running, or ctx is done. With closed
-// set, it also closes the nursery to new tasks, with that reason, at the
-// moment the count is zero, so that no task can slip in after.
-func (s *nursery) waitIdle(ctx context.Context, closed error) error {
+// endedError is why a group that has been waited, or a scope that has
+// been shut down, takes no more tasks. It lives in the nursery and is
+// formatted only when read: a group's Wait allocates nothing for it.
+type endedError struct {
+	what, name, why string
+}
+
+func (e *endedError) Error() string {
+	return ErrClosed.Error() + ": " + e.what + " " + strconv.Quote(e.name) + " " + e.why
+}
+
+func (e *endedError) Unwrap() error { return ErrClosed }
+
+// closeFor refuses new tasks from now on, for the nursery's own reason
+// why, unless it was closed already.
+func (s *nursery) closeFor(why string) {
+	s.mu.Lock()
+	if s.closed == nil {
+		s.closeLocked(s.end(why))
+	}
+	s.mu.Unlock()
+}
+
+// end returns the nursery's own reason for closing, saying why. The caller
+// holds the lock, and nothing has been closed yet: nobody reads s.ended.
+func (s *nursery) end(why string) error {
+	s.ended = endedError{what: s.what, name: s.node.Name(), why: why}
+	return &s.ended
+}
+
+// waitIdle blocks until no task is running, or ctx is done. With why set,
+// it also closes the nursery to new tasks, for that reason, at the moment
+// the count is zero, so that no task can slip in after.
+func (s *nursery) waitIdle(ctx context.Context, why string) error {
 	s.waiters.Add(1)
 	defer s.waiters.Add(-1)
 	for {
 		s.mu.Lock()
 		st := s.state.Load()
 		if st>>1 == 0 {
-			if closed != nil && s.closed == nil {
-				s.closed = closed
+			if why != "" && s.closed == nil {
+				s.closed = s.end(why)
 				if !s.state.CompareAndSwap(st, st|closedBit) {
 					s.closed = nil // a task started meanwhile: wait for it
 					s.mu.Unlock()

@@ -59,6 +59,13 @@ func OnError(f func(TaskInfo, error)) Option {
 // build applies opts and returns the configuration, and the first problem
 // with it, wrapped as an invalid argument of where.
 func build(where string, ctx context.Context, opts []Option) (options, error) {
+	if len(opts) == 0 && ctx != nil {
+		return options{}, nil // the options would escape to the heap below
+	}
+	return buildFrom(where, ctx, opts)
+}
+
+func buildFrom(where string, ctx context.Context, opts []Option) (options, error) {
 	var o options
 	for _, opt := range opts {
 		if opt == nil {

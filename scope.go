@@ -98,13 +98,13 @@ func (sc *Scope) Shutdown(ctx context.Context) error {
 	if ctx == nil {
 		return invalid("Scope.Shutdown", "nil context")
 	}
-	sc.s.close(fmt.Errorf("%w: scope %q is shut down", ErrClosed, sc.s.node.Name()))
+	sc.s.closeFor("is shut down")
 	sc.s.cancel(ErrShutdown)
 	if sc.invalid != nil {
 		sc.s.finish(sc.invalid)
 		return sc.invalid
 	}
-	if err := sc.s.waitIdle(ctx, nil); err != nil {
+	if err := sc.s.waitIdle(ctx, ""); err != nil {
 		leak := &LeakError{Scope: sc.s.node.Name(), Tasks: sc.s.live()}
 		if registry.Debug() {
 			for _, t := range leak.Tasks {

@@ -109,6 +109,43 @@ func BenchmarkGroup(b *testing.B) {
 	})
 }
 
+// BenchmarkGroupSmall starts a group of 3 tasks that do nothing and waits
+// for them: a group per request, fanning out to a few backends, where the
+// group's own cost counts as much as its tasks'.
+func BenchmarkGroupSmall(b *testing.B) {
+	ctx := context.Background()
+	b.Run("impl=errgroup", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			g, _ := errgroup.WithContext(ctx)
+			for range 3 {
+				g.Go(func() error { return nil })
+			}
+			g.Wait()
+		}
+	})
+	b.Run("impl=conc", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			p := pool.New().WithErrors().WithContext(ctx)
+			for range 3 {
+				p.Go(noop)
+			}
+			p.Wait()
+		}
+	})
+	b.Run("impl=loom", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			g := loom.NewGroup(ctx)
+			for range 3 {
+				g.Go("", noop)
+			}
+			g.Wait()
+		}
+	})
+}
+
 // BenchmarkGroupLimit is BenchmarkGroup with at most 8 tasks at a time, the
 // errgroup SetLimit / conc pool shape.
 func BenchmarkGroupLimit(b *testing.B) {

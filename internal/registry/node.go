@@ -41,6 +41,14 @@ type nodeExt struct {
 	children Container
 }
 
+// Ext is room for what a group or scope adds to its node (the container
+// of its tasks, its creation stack in debug mode): an owner that embeds one
+// and passes it to UseExt saves the node an allocation.
+type Ext struct{ e nodeExt }
+
+// UseExt makes x the node's extension. Call it before Init.
+func (n *Node) UseExt(x *Ext) { n.ext = &x.e }
+
 func (n *Node) extension() *nodeExt {
 	if n.ext == nil {
 		n.ext = &nodeExt{}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"runtime/pprof"
 	"strconv"
 	"sync"
@@ -52,24 +53,43 @@ const maxLabelNames = 64
 // labelKeys are the pprof label keys of a group's and a scope's goroutines.
 var labelKeys = map[registry.Kind]string{registry.KindGroup: "loom.group", registry.KindScope: "loom.scope"}
 
-// unnamedLabels are the label contexts of unnamed groups and scopes whose
-// parent context carries no labels: the same for all of them, so made once.
-var unnamedLabels = map[registry.Kind]context.Context{
-	registry.KindGroup: pprof.WithLabels(context.Background(), pprof.Labels("loom.group", "")),
-	registry.KindScope: pprof.WithLabels(context.Background(), pprof.Labels("loom.scope", "")),
+// sharedLabels holds the label contexts of groups and scopes whose parent
+// context carries no pprof labels: they depend only on the kind and the
+// name, so groups made per request under the same name share one instead
+// of allocating three objects each. The map is copied on write and holds
+// at most maxLabelNames names.
+var sharedLabels atomic.Pointer[map[labelKey]context.Context]
+
+type labelKey struct {
+	kind registry.Kind
+	name string
 }
 
 // groupLabels returns the pprof label context for the goroutines of a
 // group or scope: the parent's labels and its own.
 func groupLabels(parent context.Context, kind registry.Kind, name string) context.Context {
-	if name == "" {
-		inherited := false
-		pprof.ForLabels(parent, func(string, string) bool { inherited = true; return false })
-		if !inherited {
-			return unnamedLabels[kind]
+	inherited := false
+	pprof.ForLabels(parent, func(string, string) bool { inherited = true; return false })
+	if inherited {
+		return pprof.WithLabels(parent, pprof.Labels(labelKeys[kind], name))
+	}
+	key := labelKey{kind, name}
+	m := sharedLabels.Load()
+	if m != nil {
+		if c, ok := (*m)[key]; ok {
+			return c
 		}
 	}
-	return pprof.WithLabels(parent, pprof.Labels(labelKeys[kind], name))
+	c := pprof.WithLabels(context.Background(), pprof.Labels(labelKeys[kind], name))
+	if m == nil || len(*m) < maxLabelNames {
+		next := make(map[labelKey]context.Context, 1)
+		if m != nil {
+			maps.Copy(next, *m)
+		}
+		next[key] = c
+		sharedLabels.CompareAndSwap(m, &next) // a lost race only costs the cache a name
+	}
+	return c
 }
 
 const (

@@ -291,3 +291,40 @@ func TestRegistryWhereCreatedIsTheCallersCode(t *testing.T) {
 		}
 	}
 }
+
+// A group keeps the pprof labels of the context it was made under, named
+// or not; groups made again and again under one name, under a context
+// without labels, share one label context and are labelled alike.
+func TestPprofLabelsInheritedFromTheParent(t *testing.T) {
+	release := make(chan struct{})
+	var ready sync.WaitGroup
+	labelled := pprof.WithLabels(context.Background(), pprof.Labels("request", "r42"))
+	var groups []*Group
+	for _, g := range []*Group{
+		NewGroup(labelled),
+		NewGroup(labelled, WithName("per-request")),
+		NewGroup(context.Background(), WithName("shared-name")),
+		NewGroup(context.Background(), WithName("shared-name")),
+	} {
+		ready.Add(1)
+		g.Go("", func(ctx context.Context) error { ready.Done(); <-release; return nil })
+		groups = append(groups, g)
+	}
+	ready.Wait()
+	var buf bytes.Buffer
+	pprof.Lookup("goroutine").WriteTo(&buf, 1)
+	close(release)
+	for _, g := range groups {
+		g.Wait()
+	}
+	out := buf.String()
+	for _, want := range []string{
+		`labels: {"loom.group":"", "request":"r42"}`,
+		`labels: {"loom.group":"per-request", "request":"r42"}`,
+		`labels: {"loom.group":"shared-name"}`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("goroutine profile lacks %s:\n%s", want, out)
+		}
+	}
+}

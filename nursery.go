@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"runtime/pprof"
 	"strconv"
 	"sync"
@@ -30,8 +29,12 @@ type nursery struct {
 	cancel context.CancelCauseFunc
 	cctx   context.Context // the cancellable context under ctx, whose Err says it ended
 	labels context.Context // pprof labels of the tasks' goroutines; nil when the registry is off
-	what   string          // "group" or "scope", for messages
-	owner  owner           // the Group or Scope, told of each task's end
+	// sharedLabels says that labels depends only on the nursery's kind
+	// and name, so its named tasks' labels can be shared too.
+	sharedLabels bool
+	what         string // "group" or "scope", for messages
+	kind         registry.Kind
+	owner        owner // the Group or Scope, told of each task's end
 
 	state   atomic.Uint64 // running tasks << 1 | closed bit
 	waiters atomic.Int32  // goroutines in waitIdle
@@ -50,48 +53,6 @@ type nursery struct {
 
 const maxLabelNames = 64
 
-// labelKeys are the pprof label keys of a group's and a scope's goroutines.
-var labelKeys = map[registry.Kind]string{registry.KindGroup: "loom.group", registry.KindScope: "loom.scope"}
-
-// sharedLabels holds the label contexts of groups and scopes whose parent
-// context carries no pprof labels: they depend only on the kind and the
-// name, so groups made per request under the same name share one instead
-// of allocating three objects each. The map is copied on write and holds
-// at most maxLabelNames names.
-var sharedLabels atomic.Pointer[map[labelKey]context.Context]
-
-type labelKey struct {
-	kind registry.Kind
-	name string
-}
-
-// groupLabels returns the pprof label context for the goroutines of a
-// group or scope: the parent's labels and its own.
-func groupLabels(parent context.Context, kind registry.Kind, name string) context.Context {
-	inherited := false
-	pprof.ForLabels(parent, func(string, string) bool { inherited = true; return false })
-	if inherited {
-		return pprof.WithLabels(parent, pprof.Labels(labelKeys[kind], name))
-	}
-	key := labelKey{kind, name}
-	m := sharedLabels.Load()
-	if m != nil {
-		if c, ok := (*m)[key]; ok {
-			return c
-		}
-	}
-	c := pprof.WithLabels(context.Background(), pprof.Labels(labelKeys[kind], name))
-	if m == nil || len(*m) < maxLabelNames {
-		next := make(map[labelKey]context.Context, 1)
-		if m != nil {
-			maps.Copy(next, *m)
-		}
-		next[key] = c
-		sharedLabels.CompareAndSwap(m, &next) // a lost race only costs the cache a name
-	}
-	return c
-}
-
 const (
 	closedBit  = 1
 	oneTask    = 2
@@ -105,7 +66,7 @@ type taskShard struct {
 }
 
 func (s *nursery) init(parent context.Context, kind registry.Kind, name string, pc uintptr) {
-	s.what = kind.String()
+	s.what, s.kind = kind.String(), kind
 	s.node.UseExt(&s.ext)
 	s.node.Init(kind, name, parentOf(parent), pc, 3)
 	ctx, cancel := context.WithCancelCause(parent)
@@ -116,7 +77,7 @@ func (s *nursery) init(parent context.Context, kind registry.Kind, name string, 
 	s.node.SetChildren(s)
 	s.node.SetState(Running)
 	if s.node.ID() != 0 {
-		s.labels = groupLabels(parent, kind, name)
+		s.labels, s.sharedLabels = labelsFor(parent, labelKey{kind: kind, name: name})
 	}
 	registry.Publish(&s.node)
 }
@@ -156,6 +117,11 @@ func (s *nursery) enter(n *registry.Node) (context.Context, error) {
 	name := n.Name()
 	if name == "" {
 		return s.labels, nil
+	}
+	if s.sharedLabels {
+		if c, ok := sharedLabels(labelKey{kind: s.kind, name: s.node.Name(), task: name}); ok {
+			return c, nil
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

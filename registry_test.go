@@ -300,16 +300,19 @@ func TestPprofLabelsInheritedFromTheParent(t *testing.T) {
 	var ready sync.WaitGroup
 	labelled := pprof.WithLabels(context.Background(), pprof.Labels("request", "r42"))
 	var groups []*Group
-	for _, g := range []*Group{
+	for i, g := range []*Group{
 		NewGroup(labelled),
 		NewGroup(labelled, WithName("per-request")),
 		NewGroup(context.Background(), WithName("shared-name")),
 		NewGroup(context.Background(), WithName("shared-name")),
 	} {
-		ready.Add(1)
+		ready.Add(2)
 		g.Go("", func(ctx context.Context) error { ready.Done(); <-release; return nil })
+		g.Go(fmt.Sprintf("member-%d", i), func(ctx context.Context) error { ready.Done(); <-release; return nil })
 		groups = append(groups, g)
 	}
+	ready.Add(1)
+	lone := Go(labelled, "lone", func(ctx context.Context) (int, error) { ready.Done(); <-release; return 0, nil })
 	ready.Wait()
 	var buf bytes.Buffer
 	pprof.Lookup("goroutine").WriteTo(&buf, 1)
@@ -317,11 +320,17 @@ func TestPprofLabelsInheritedFromTheParent(t *testing.T) {
 	for _, g := range groups {
 		g.Wait()
 	}
+	lone.Wait(context.Background())
 	out := buf.String()
 	for _, want := range []string{
 		`labels: {"loom.group":"", "request":"r42"}`,
+		`labels: {"loom.group":"", "loom.task":"member-0", "request":"r42"}`,
 		`labels: {"loom.group":"per-request", "request":"r42"}`,
+		`labels: {"loom.group":"per-request", "loom.task":"member-1", "request":"r42"}`,
 		`labels: {"loom.group":"shared-name"}`,
+		`labels: {"loom.group":"shared-name", "loom.task":"member-2"}`,
+		`labels: {"loom.group":"shared-name", "loom.task":"member-3"}`,
+		`labels: {"loom.task":"lone", "request":"r42"}`,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("goroutine profile lacks %s:\n%s", want, out)

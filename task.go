@@ -112,7 +112,7 @@ func Go[T any](ctx context.Context, name string, fn func(ctx context.Context) (T
 	}
 	var lctx context.Context
 	if name != "" && registry.Enabled() {
-		lctx = pprof.WithLabels(ctx, pprof.Labels("loom.task", name))
+		lctx, _ = labelsFor(ctx, labelKey{kind: registry.KindTask, name: name})
 	}
 	go t.run(fn, lctx, rootOwner{})
 	return t

@@ -33,7 +33,7 @@ func Gather[T any](ctx context.Context, fns ...func(ctx context.Context) (T, err
 		return nil, err
 	}
 	out := make([]T, len(fns))
-	g := NewGroup(ctx, WithName("gather"))
+	g := newGroup(ctx, options{name: "gather"}, nil)
 	var refused error
 	for i, fn := range fns {
 		if refused = g.goAt("", func(ctx context.Context) error {
@@ -65,7 +65,7 @@ func GatherAll[T any](ctx context.Context, fns ...func(ctx context.Context) (T, 
 		}
 		return out
 	}
-	g := NewGroup(ctx, WithName("gather-all"), Supervise())
+	g := newGroup(ctx, options{name: "gather-all", supervise: true}, nil)
 	for i, fn := range fns {
 		if err := g.goAt("", func(ctx context.Context) error {
 			out[i].Value, out[i].Err = fn(ctx)

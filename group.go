@@ -42,6 +42,12 @@ func NewGroup(ctx context.Context, opts ...Option) *Group {
 	if err == nil && o.onError != nil {
 		err = invalid("loom.NewGroup", "OnError applies to a Scope, not a Group")
 	}
+	return newGroup(ctx, o, err)
+}
+
+// newGroup is NewGroup once the options are known: loom's own groups
+// (Gather, Race) come here directly, which saves building them.
+func newGroup(ctx context.Context, o options, err error) *Group {
 	if ctx == nil {
 		ctx = context.Background()
 	}

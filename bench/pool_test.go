@@ -57,6 +57,27 @@ var poolImpls = []struct {
 		}
 		wg.Wait()
 	}},
+	// ants-future is a reference, not a peer: ants carrying, for each
+	// task, as many bytes as loom keeps per task in flight (a 208-byte
+	// Task, an 80-byte context and its 16-byte cancel, an 80-byte queue
+	// entry), released when the task ends. It shows what a future per
+	// task costs any pool.
+	{"ants-future", func(size, n int, fn func()) {
+		p, err := ants.NewPool(size)
+		if err != nil {
+			panic(err)
+		}
+		defer p.Release()
+		var wg sync.WaitGroup
+		wg.Add(n)
+		for range n {
+			f := &future{}
+			if err := p.Submit(func() { fn(); f.ended = true; wg.Done() }); err != nil {
+				panic(err)
+			}
+		}
+		wg.Wait()
+	}},
 	{"pond", func(size, n int, fn func()) {
 		p := pond.NewPool(size, pond.WithQueueSize(size))
 		for range n {
@@ -83,6 +104,12 @@ var poolImpls = []struct {
 			panic(err)
 		}
 	}},
+}
+
+// future stands for what loom keeps per task in flight: 384 bytes.
+type future struct {
+	ended bool
+	_     [376]byte
 }
 
 // BenchmarkPoolNoop submits 1000 tasks that do nothing to a pool of

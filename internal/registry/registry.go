@@ -2,15 +2,18 @@
 // and that the monitor reads.
 //
 // It is written by hand because nothing off the shelf fits the hot path:
-// registering a task must cost a few atomic operations and one short lock,
+// registering a task must cost a few atomic operations and short locks,
 // with no map insertion and no allocation beyond the node itself. Nodes are
 // therefore linked intrusively into lists: top-level nodes (groups, scopes,
-// standalone tasks) into a sharded root, the tasks of a group into the group's
-// own list, which the group guards with the lock it already takes to count
-// its tasks.
+// standalone tasks) into a sharded root, the tasks of a group into one of
+// the group's own few lists, each with its lock (see Container).
 //
-// Readers (Snapshot, Terminated, Events) take the same locks briefly and copy
-// what they need; they never block a writer for long.
+// Readers (Snapshot, Lookup, Terminated, Events) take the same locks
+// briefly and copy what they need; they never block a writer for long, and
+// nothing they return points at a node. The history of terminations keeps
+// copies too (Retire), so once a node is out of its list and retired, its
+// owner may reuse it: a group reuses the nodes of the tasks nobody holds a
+// handle to.
 package registry
 
 import (

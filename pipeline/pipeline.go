@@ -205,7 +205,17 @@ func (st *stage) report(f *registry.Figures) {
 }
 
 // send delivers v downstream, or reports that the pipeline was cancelled.
+// While the next stage keeps up, a plain send does: a select over the
+// channel and the context's Done locks both channels, and costs more than
+// the rest of a stage's work per item.
 func send[T any](p *Pipeline, ctx context.Context, ch chan<- T, v T) bool {
+	if ctx.Err() == nil {
+		select {
+		case ch <- v:
+			return true
+		default:
+		}
+	}
 	select {
 	case ch <- v:
 		return true
@@ -351,23 +361,23 @@ func mapOrdered[In, Out any](p *Pipeline, st *stage, name string, in <-chan In, 
 	}
 	window := st.workers + st.buffer
 	tokens := make(chan struct{}, window)
-	jobs := make(chan job)
+	jobs := make(chan job, st.workers)
 	results := make(chan result, window)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	// Start from the end, so that a refusal closes every channel downstream.
 	if !p.spawn(name+" reorder", func(ctx context.Context) error {
 		defer close(out)
-		pending := map[int]result{}
+		// At most window items are in flight, numbered from next: each
+		// waits in the slot of its number modulo window.
+		pending := make([]result, window)
+		held := make([]bool, window)
 		next := 0
 		for r := range results {
-			pending[r.seq] = r
-			for {
-				r, ok := pending[next]
-				if !ok {
-					break
-				}
-				delete(pending, next)
+			pending[r.seq%window], held[r.seq%window] = r, true
+			for held[next%window] {
+				r := pending[next%window]
+				pending[next%window], held[next%window] = result{}, false
 				next++
 				<-tokens
 				if r.ok {
@@ -394,9 +404,7 @@ func mapOrdered[In, Out any](p *Pipeline, st *stage, name string, in <-chan In, 
 		defer close(jobs)
 		seq := 0
 		for v := range in {
-			select {
-			case tokens <- struct{}{}:
-			case <-ctx.Done():
+			if !send(p, ctx, tokens, struct{}{}) {
 				return nil
 			}
 			if !send(p, ctx, jobs, job{seq, v}) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync/atomic"
@@ -245,5 +246,31 @@ func TestPanicAndBadArguments(t *testing.T) {
 		if _, err := ToSlice(build(p)); !errors.Is(err, loom.ErrInvalidArgument) {
 			t.Errorf("%s: %v", name, err)
 		}
+	}
+}
+
+// Order holds with real goroutines racing, at several window sizes
+// (workers + buffer), including the smallest.
+func TestOrderedUnderContention(t *testing.T) {
+	for _, c := range []struct{ workers, buffer int }{{2, 0}, {3, 1}, {8, 5}} {
+		t.Run(fmt.Sprintf("workers=%d/buffer=%d", c.workers, c.buffer), func(t *testing.T) {
+			p := New(context.Background(), "ordered-contention")
+			out := Map(From(p, count(20_000)), "jitter", func(_ context.Context, v int) (int, error) {
+				if v%7 == 0 {
+					runtime.Gosched() // finish out of order
+				}
+				return v, nil
+			}, Workers(c.workers), Buffer(c.buffer), Ordered())
+			next := 0
+			for v := range out.Items() {
+				if v != next {
+					t.Fatalf("got %d, want %d", v, next)
+				}
+				next++
+			}
+			if err := p.Wait(); err != nil || next != 20_000 {
+				t.Fatalf("%d items, %v", next, err)
+			}
+		})
 	}
 }

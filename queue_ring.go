@@ -2,8 +2,10 @@ package loom
 
 import "context"
 
-// The bounded FIFO queue's paths. Items always pass through the ring; the
-// lock guards only the wait lists. A put or get that succeeds on the ring
+// The FIFO queue's paths (NewQueue, bounded or not). Items always pass
+// through the ring (a chain of rings when unbounded, see chain.go), so a
+// put on an unbounded queue never waits; the lock guards only the wait
+// lists. A put or get that succeeds on the ring
 // looks, without the lock, at whether anyone waits on the other side
 // (nGetters, nPutters) and, if so, serves them under the lock.
 //

@@ -156,6 +156,25 @@ func TestGroupLimit(t *testing.T) {
 	})
 }
 
+// Name and Len say what the group is called and how many of its tasks run.
+func TestGroupNameAndLen(t *testing.T) {
+	g := NewGroup(context.Background(), WithName("crawler"))
+	release := make(chan struct{})
+	var started sync.WaitGroup
+	for range 3 {
+		started.Add(1)
+		g.Go("", func(context.Context) error { started.Done(); <-release; return nil })
+	}
+	started.Wait()
+	if g.Name() != "crawler" || g.Len() != 3 {
+		t.Fatalf("name %q, len %d", g.Name(), g.Len())
+	}
+	close(release)
+	if err := g.Wait(); err != nil || g.Len() != 0 {
+		t.Fatalf("after Wait: len %d, %v", g.Len(), err)
+	}
+}
+
 func TestGroupLimitBlockedGoFailsOnCancel(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		g := NewGroup(context.Background(), WithLimit(1))

@@ -800,3 +800,81 @@ func TestQueueUnboundedGrowsUnderContention(t *testing.T) {
 		t.Fatalf("len %d after draining", q.Len())
 	}
 }
+
+// Shutdown on an unbounded queue that spans several rings returns, or
+// leaves for Get, every item in order, and refuses puts after it.
+func TestQueueUnboundedShutdownAcrossRings(t *testing.T) {
+	ctx := context.Background()
+	for _, immediate := range []bool{false, true} {
+		q := NewQueue[int]("q", 0)
+		for i := range 300 { // rings of 32, 64, 128 and 256 slots
+			if err := q.Put(ctx, i); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for want := range 50 {
+			if v, err := q.Get(ctx); err != nil || v != want {
+				t.Fatalf("got %d %v, want %d", v, err, want)
+			}
+		}
+		left := q.Shutdown(immediate)
+		if err := q.Put(ctx, 1000); !errors.Is(err, ErrQueueShutdown) {
+			t.Fatalf("put after shutdown: %v", err)
+		}
+		if !immediate {
+			if len(left) != 0 || q.Len() != 250 {
+				t.Fatalf("left %d, len %d", len(left), q.Len())
+			}
+			for want := 50; want < 300; want++ {
+				if v, err := q.Get(ctx); err != nil || v != want {
+					t.Fatalf("got %d %v, want %d", v, err, want)
+				}
+			}
+		} else {
+			var want []int
+			for i := 50; i < 300; i++ {
+				want = append(want, i)
+			}
+			if !slices.Equal(left, want) {
+				t.Fatalf("immediate shutdown returned %v", left)
+			}
+		}
+		if _, err := q.Get(ctx); !errors.Is(err, ErrQueueShutdown) {
+			t.Fatalf("get after draining: %v", err)
+		}
+	}
+}
+
+// Closing a chain whose tail has fallen behind its newest ring (a putter
+// linked a ring and has not moved the tail yet) closes every ring, so no
+// put can land after close returns.
+func TestChainCloseWalksPastALaggingTail(t *testing.T) {
+	c := newChain[int](0)
+	first := c.tail.Load()
+	for i := range chainFirstSegment {
+		if c.push(i) != ringOK {
+			t.Fatal("first ring refused a put")
+		}
+	}
+	// What a putter does on finding the ring full, stopped before it
+	// moves the tail.
+	first.close()
+	second := &segment[int]{base: chainFirstSegment}
+	second.init(2 * chainFirstSegment)
+	first.next.Store(second)
+	c.close()
+	if !second.closed() || second.next.Load() != c.end || !c.closed() {
+		t.Fatal("close did not reach the newest ring")
+	}
+	if r := c.push(99); r != ringShut {
+		t.Fatalf("push after close = %v", r)
+	}
+	for want := range chainFirstSegment {
+		if v, ok := c.pop(); !ok || v != want {
+			t.Fatalf("pop = %d %v, want %d", v, ok, want)
+		}
+	}
+	if _, ok := c.pop(); ok || c.len() != 0 {
+		t.Fatal("items after the last")
+	}
+}

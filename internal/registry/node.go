@@ -102,9 +102,6 @@ func (n *Node) ID() uint64 { return n.id }
 // Name returns the node's name.
 func (n *Node) Name() string { return n.name }
 
-// Parent returns the identifier of the node's parent, 0 for the process root.
-func (n *Node) Parent() uint64 { return n.parent }
-
 // State returns the node's current state.
 func (n *Node) State() State { return State(n.state.Load() &^ retrievedBit) }
 
@@ -153,10 +150,8 @@ func (n *Node) Cancel(cause error) bool {
 	return true
 }
 
-// Location returns where the node's function is defined, as
+// location returns where the function at pc is defined, as
 // "function (file:line)", or "" if unknown.
-func (n *Node) Location() string { return location(n.pc) }
-
 func location(pc uintptr) string {
 	if pc == 0 {
 		return ""
@@ -169,15 +164,8 @@ func location(pc uintptr) string {
 	return fmt.Sprintf("%s (%s:%d)", f.Name(), file, line)
 }
 
-// CreationStack returns the stack that created the node, one frame a line,
-// or "" outside debug mode.
-func (n *Node) CreationStack() string {
-	if n.ext == nil {
-		return ""
-	}
-	return creationStack(n.ext.stack)
-}
-
+// creationStack formats a creation stack, one frame a line; "" for none
+// (outside debug mode).
 func creationStack(stack []uintptr) string {
 	if len(stack) == 0 {
 		return ""

@@ -170,9 +170,6 @@ func wall(ns int64) time.Time {
 	return epoch.Add(time.Duration(ns))
 }
 
-// NewID returns a fresh, process-unique identifier for a registered object.
-func NewID() uint64 { return nextID.Add(1) }
-
 const shards = 16
 
 type shard struct {

@@ -96,8 +96,8 @@ func TestCreationStackInDebugMode(t *testing.T) {
 	defer SetDebug(false)
 	n := &Node{}
 	n.Init(KindTask, "traced", 0, 0, 0)
-	if !strings.Contains(n.CreationStack(), "TestCreationStackInDebugMode") {
-		t.Fatalf("creation stack:\n%s", n.CreationStack())
+	if stack := n.Info().Stack; !strings.Contains(stack, "TestCreationStackInDebugMode") {
+		t.Fatalf("creation stack:\n%s", stack)
 	}
 }
 

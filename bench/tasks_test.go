@@ -146,6 +146,45 @@ func BenchmarkGroupSmall(b *testing.B) {
 	})
 }
 
+// BenchmarkTask starts one task that returns a value and waits for it: a
+// future. raw is a goroutine sending on a channel; errgroup runs the
+// function in a group of one and reads a captured variable; loom is
+// loom.Go and Wait, which also registers the task and gives it a context
+// of its own that Cancel or the monitor can cancel.
+func BenchmarkTask(b *testing.B) {
+	ctx := context.Background()
+	b.Run("impl=raw", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			ch := make(chan int, 1)
+			go func() { ch <- 1 }()
+			if <-ch != 1 {
+				b.Fatal("wrong value")
+			}
+		}
+	})
+	b.Run("impl=errgroup", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			g, _ := errgroup.WithContext(ctx)
+			var v int
+			g.Go(func() error { v = 1; return nil })
+			if g.Wait() != nil || v != 1 {
+				b.Fatal("wrong value")
+			}
+		}
+	})
+	b.Run("impl=loom", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			t := loom.Go(ctx, "", func(context.Context) (int, error) { return 1, nil })
+			if v, err := t.Wait(ctx); err != nil || v != 1 {
+				b.Fatal("wrong value")
+			}
+		}
+	})
+}
+
 // BenchmarkGroupLimit is BenchmarkGroup with at most 8 tasks at a time, the
 // errgroup SetLimit / conc pool shape.
 func BenchmarkGroupLimit(b *testing.B) {

@@ -32,9 +32,8 @@ type nursery struct {
 	// sharedLabels says that labels depends only on the nursery's kind
 	// and name, so its named tasks' labels can be shared too.
 	sharedLabels bool
-	what         string // "group" or "scope", for messages
-	kind         registry.Kind
-	owner        owner // the Group or Scope, told of each task's end
+	kind         registry.Kind // group or scope
+	owner        owner         // the Group or Scope, told of each task's end
 
 	state   atomic.Uint64 // running tasks << 1 | closed bit
 	waiters atomic.Int32  // goroutines in waitIdle
@@ -66,7 +65,7 @@ type taskShard struct {
 }
 
 func (s *nursery) init(parent context.Context, kind registry.Kind, name string, pc uintptr) {
-	s.what, s.kind = kind.String(), kind
+	s.kind = kind
 	s.node.UseExt(&s.ext)
 	s.node.Init(kind, name, parentOf(parent), pc, 3)
 	ctx, cancel := context.WithCancelCause(parent)
@@ -145,7 +144,7 @@ func (s *nursery) checkOpen() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed == nil && s.cctx.Err() != nil {
-		s.closeLocked(fmt.Errorf("%w: %s %q was cancelled: %w", ErrClosed, s.what, s.node.Name(), context.Cause(s.ctx)))
+		s.closeLocked(fmt.Errorf("%w: %s %q was cancelled: %w", ErrClosed, s.kind, s.node.Name(), context.Cause(s.ctx)))
 	}
 	return s.closed
 }
@@ -173,7 +172,7 @@ func (s *nursery) failure() error {
 	defer s.mu.Unlock()
 	errs := s.failures
 	if n := s.failed - len(s.failures); n > 0 && s.keep > 0 {
-		errs = append(errs[:len(errs):len(errs)], fmt.Errorf("loom: %s %q: %d more failure(s) not kept", s.what, s.node.Name(), n))
+		errs = append(errs[:len(errs):len(errs)], fmt.Errorf("loom: %s %q: %d more failure(s) not kept", s.kind, s.node.Name(), n))
 	}
 	switch len(errs) {
 	case 0:
@@ -235,11 +234,12 @@ func (s *nursery) leave(n *registry.Node, st State, err error) (first bool) {
 // been shut down, takes no more tasks. It lives in the nursery and is
 // formatted only when read: a group's Wait allocates nothing for it.
 type endedError struct {
-	what, name, why string
+	s   *nursery
+	why string
 }
 
 func (e *endedError) Error() string {
-	return ErrClosed.Error() + ": " + e.what + " " + strconv.Quote(e.name) + " " + e.why
+	return ErrClosed.Error() + ": " + e.s.kind.String() + " " + strconv.Quote(e.s.node.Name()) + " " + e.why
 }
 
 func (e *endedError) Unwrap() error { return ErrClosed }
@@ -257,7 +257,7 @@ func (s *nursery) closeFor(why string) {
 // end returns the nursery's own reason for closing, saying why. The caller
 // holds the lock, and nothing has been closed yet: nobody reads s.ended.
 func (s *nursery) end(why string) error {
-	s.ended = endedError{what: s.what, name: s.node.Name(), why: why}
+	s.ended = endedError{s: s, why: why}
 	return &s.ended
 }
 

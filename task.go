@@ -94,8 +94,10 @@ func funcPC(fn any) uintptr {
 
 // Go starts fn in a new goroutine as a task named name, and returns at once.
 // The task's context is derived from ctx: cancelling ctx, or calling Cancel,
-// cancels it. Its parent is the task or group that ctx belongs to, or the
-// process root.
+// cancels it. Once fn has returned, the context is cancelled too, as by a
+// deferred cancel, so that whatever fn left running under it is told to
+// stop. Its parent is the task or group that ctx belongs to, or the process
+// root.
 //
 // The caller owns the task and should call Wait or Result: in debug mode a
 // task whose error is never retrieved is reported. With a nil ctx or fn, Go

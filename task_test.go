@@ -142,3 +142,26 @@ func TestParentIsTheSpawningTask(t *testing.T) {
 		t.Fatalf("inner's parent = %d, outer = %d, err %v", parent, outer.ID(), err)
 	}
 }
+
+// A task's context is cancelled once its function has returned, so work it
+// left running under that context is told to stop; the parent context is
+// not touched.
+func TestTaskContextEndsWithTheTask(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		parent, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		leftover := make(chan context.Context, 1)
+		task := Go(parent, "spawner", func(ctx context.Context) (int, error) {
+			leftover <- ctx
+			return 1, nil
+		})
+		if _, err := task.Wait(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		ctx := <-leftover
+		<-ctx.Done() // a deadlock, which synctest reports, if it never ends
+		if !errors.Is(context.Cause(ctx), errTaskEnded) || parent.Err() != nil {
+			t.Fatalf("cause %v, parent %v", context.Cause(ctx), parent.Err())
+		}
+	})
+}

@@ -112,7 +112,8 @@ func (g *Group) goAt(name string, fn func(ctx context.Context) error, pc uintptr
 // Spawn returns a task that has already failed with that error. The task's
 // failure is the group's too: Wait returns it, so it is never reported as
 // unretrieved. Each spawned task has a context of its own, so Cancel on it
-// cancels that task alone.
+// cancels that task alone; like Go's, it is cancelled once the function has
+// returned.
 func Spawn[T any](g *Group, name string, fn func(ctx context.Context) (T, error)) *Task[T] {
 	if g == nil {
 		return failedTask[T](name, invalid("loom.Spawn", "nil group"))

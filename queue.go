@@ -131,24 +131,8 @@ func (q *Queue[T]) Put(ctx context.Context, v T) error {
 // awaitPut waits for the putter w, already in the wait list, to be served
 // or for ctx to end.
 func (q *Queue[T]) awaitPut(ctx context.Context, w *waiter[T]) error {
-	if w.wait(ctx.Done()) {
-		err := w.err
-		q.pool.put(w)
-		return err
-	}
-	q.mu.Lock()
-	served := !w.linked
-	if !served {
-		q.putters.remove(w)
-		q.mirror()
-	}
-	q.mu.Unlock()
-	err := w.err
-	q.pool.put(w)
-	if served {
-		return err
-	}
-	return context.Cause(ctx)
+	_, err := q.await(ctx, &q.putters, w)
+	return err
 }
 
 // TryPut adds v without waiting. It returns ErrQueueFull if a bounded queue
@@ -228,22 +212,27 @@ func (q *Queue[T]) Get(ctx context.Context) (T, error) {
 // awaitGet waits for the getter w, already in the wait list, to be served
 // or for ctx to end.
 func (q *Queue[T]) awaitGet(ctx context.Context, w *waiter[T]) (T, error) {
-	if w.wait(ctx.Done()) {
-		v, err := w.val, w.err
-		q.pool.put(w)
-		return v, err
-	}
-	q.mu.Lock()
-	served := !w.linked
+	return q.await(ctx, &q.getters, w)
+}
+
+// await waits for w, already in the wait list l, to be served or for ctx
+// to end, and returns what the server left in w: the item handed to a
+// getter (never dropped once handed over) and the error, if any. A waiter
+// that gives up takes its place out of l.
+func (q *Queue[T]) await(ctx context.Context, l *waitList[T], w *waiter[T]) (T, error) {
+	served := w.wait(ctx.Done())
 	if !served {
-		q.getters.remove(w)
-		q.mirror()
+		q.mu.Lock()
+		if served = !w.linked; !served {
+			l.remove(w)
+			q.mirror()
+		}
+		q.mu.Unlock()
 	}
-	q.mu.Unlock()
 	v, err := w.val, w.err
 	q.pool.put(w)
 	if served {
-		return v, err // an item handed over is never dropped
+		return v, err
 	}
 	var zero T
 	return zero, context.Cause(ctx)

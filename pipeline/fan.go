@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	"loom"
@@ -101,18 +100,12 @@ func Merge[T any](name string, streams ...*Stream[T]) *Stream[T] {
 	}
 	p := streams[0].p
 	out := &Stream[T]{p: p, ch: make(chan T, len(streams))}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	if !p.spawn(name+" closer", func(context.Context) error {
-		wg.Wait()
-		close(out.ch)
-		return nil
-	}, func() {
-		close(out.ch)
+	wg, ok := closeAfter(p, name, out.ch, func() {
 		for _, s := range streams {
 			go drain(s.ch)
 		}
-	}) {
+	})
+	if !ok {
 		return out
 	}
 	for i, s := range streams {

@@ -304,15 +304,8 @@ func stageOf[In, Out any](in *Stream[In], name string, fn func(ctx context.Conte
 		mapOrdered(p, st, name, in.ch, out.ch, apply)
 		return out
 	}
-	// The closer starts first: if the pipeline takes no more tasks, the
-	// stage closes its output at once.
-	var wg sync.WaitGroup
-	wg.Add(1)
-	if !p.spawn(name+" closer", func(context.Context) error {
-		wg.Wait()
-		close(out.ch)
-		return nil
-	}, func() { close(out.ch); go drain(in.ch) }) {
+	wg, ok := closeAfter(p, name, out.ch, func() { go drain(in.ch) })
+	if !ok {
 		return out
 	}
 	for i := range st.workers {
@@ -336,6 +329,23 @@ func stageOf[In, Out any](in *Stream[In], name string, fn func(ctx context.Conte
 	}
 	wg.Done()
 	return out
+}
+
+// closeAfter starts the task that closes ch once the stage's workers have
+// all finished, and returns the WaitGroup they register on, holding one
+// count for the caller to release once every worker is registered. It is
+// started before the workers: if the pipeline takes no more tasks, it
+// closes ch at once and calls refused (which drains the stage's input), and
+// closeAfter reports false.
+func closeAfter[T any](p *Pipeline, name string, ch chan T, refused func()) (*sync.WaitGroup, bool) {
+	wg := new(sync.WaitGroup)
+	wg.Add(1)
+	ok := p.spawn(name+" closer", func(context.Context) error {
+		wg.Wait()
+		close(ch)
+		return nil
+	}, func() { close(ch); refused() })
+	return wg, ok
 }
 
 // drain empties a channel whose stage could not start, so that the stage
@@ -363,8 +373,6 @@ func mapOrdered[In, Out any](p *Pipeline, st *stage, name string, in <-chan In, 
 	tokens := make(chan struct{}, window)
 	jobs := make(chan job, st.workers)
 	results := make(chan result, window)
-	var wg sync.WaitGroup
-	wg.Add(1)
 	// Start from the end, so that a refusal closes every channel downstream.
 	if !p.spawn(name+" reorder", func(ctx context.Context) error {
 		defer close(out)
@@ -393,11 +401,8 @@ func mapOrdered[In, Out any](p *Pipeline, st *stage, name string, in <-chan In, 
 	}, func() { close(out); go drain(in) }) {
 		return
 	}
-	if !p.spawn(name+" closer", func(context.Context) error {
-		wg.Wait()
-		close(results)
-		return nil
-	}, func() { close(results); go drain(in) }) {
+	wg, ok := closeAfter(p, name, results, func() { go drain(in) })
+	if !ok {
 		return
 	}
 	p.spawn(name+" dispatch", func(ctx context.Context) error {

@@ -73,7 +73,6 @@ type job struct {
 // start and end, worker.idleSince): a Duration since it is monotonic, a
 // third of a time.Time's size, and costs one read of the clock where
 // time.Now costs two (wall and monotonic).
-// and a third of a time.Time's size.
 var epoch = time.Now()
 
 // New returns a pool configured by opts. With no options it runs at most

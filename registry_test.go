@@ -252,24 +252,22 @@ func TestRegistryWhereCreatedIsTheCallersCode(t *testing.T) {
 	registry.SetDebug(true)
 	defer registry.SetDebug(false)
 	release := make(chan struct{})
-	wait := func(ctx context.Context) (int, error) { <-release; return 1, nil }
+	var running sync.WaitGroup // the three tasks are running once it is done
+	running.Add(3)
+	wait := func(ctx context.Context) (int, error) { running.Done(); <-release; return 1, nil }
 	g := NewGroup(context.Background())
-	g.Go("member", func(context.Context) error { <-release; return nil })
+	g.Go("member", func(context.Context) error { running.Done(); <-release; return nil })
 	gathered := make(chan error, 1)
 	go func() {
 		_, err := Gather(context.Background(), wait, wait)
 		gathered <- err
 	}()
-	deadline := time.Now().Add(10 * time.Second)
+	running.Wait()
 	var found []TaskInfo
-	for len(found) < 3 && time.Now().Before(deadline) {
-		found = found[:0]
-		for _, in := range registry.Snapshot() {
-			if in.Kind == "task" && in.State == "running" && strings.Contains(in.Stack, "TestRegistryWhereCreatedIsTheCallersCode") {
-				found = append(found, in)
-			}
+	for _, in := range registry.Snapshot() {
+		if in.Kind == "task" && in.State == "running" && strings.Contains(in.Stack, "TestRegistryWhereCreatedIsTheCallersCode") {
+			found = append(found, in)
 		}
-		time.Sleep(time.Millisecond)
 	}
 	close(release)
 	if err := g.Wait(); err != nil {

@@ -94,7 +94,9 @@ func (c *chain[T]) push(v T) ringResult {
 func (c *chain[T]) pop() (T, bool) {
 	for {
 		s := c.head.Load()
-		if v, ok := s.pop(); ok || !s.closed() {
+		if v, ok := s.pop(); ok || !s.closed() || s.drained() {
+			// A drained ring ends the chain: takeAll empties the rings
+			// in order, so those after it are being emptied too.
 			return v, ok
 		}
 		// s is sealed and empty, so it stays empty: the next ring, if
@@ -124,6 +126,18 @@ func (c *chain[T]) close() {
 		s = next
 	}
 	c.final.Store(true)
+}
+
+// takeAll takes every item, oldest first, in one step per ring, after
+// close has returned: a get that finds a drained ring stops there, so no
+// get takes an item from a later ring once takeAll has begun, and none
+// takes one from a ring it has emptied.
+func (c *chain[T]) takeAll() []T {
+	var out []T
+	for s := c.head.Load(); s != nil && s != c.end; s = s.next.Load() {
+		out = s.takeAll(out)
+	}
+	return out
 }
 
 // closed reports whether close has returned.

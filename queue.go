@@ -143,7 +143,7 @@ func (q *Queue[T]) TryPut(v T) error {
 		case ringFull:
 			return ErrQueueFull
 		case ringShut:
-			return ErrQueueShutdown
+			return q.shutErr()
 		}
 		q.serveGetters()
 		return nil
@@ -363,10 +363,14 @@ func (q *Queue[T]) Join(ctx context.Context) error {
 // from now on, and so do the Put calls waiting for room, whose items stay
 // with their callers. Without immediate, Get goes on returning the items
 // left and fails with ErrQueueShutdown once the queue is empty. With
-// immediate, Shutdown takes every item out, counts each as done for Join,
-// and returns them, oldest or smallest first; Get then fails at once.
-// Waiting Get calls fail in both modes. Calling Shutdown again does no
-// harm: it can still drain with immediate.
+// immediate, Shutdown takes every item out in one step, counts each as done
+// for Join, and returns them in the order Get would have given them out:
+// oldest first from a FIFO queue, newest first from a LIFO one, smallest
+// first from a priority queue. A Get racing with it either took its item
+// before (and the list has no gap) or fails; Get fails at once afterwards.
+// A Put that fails because of the shutdown returns only once Shutdown has
+// returned. Waiting Get calls fail in both modes. Calling Shutdown again
+// does no harm: it can still drain with immediate.
 func (q *Queue[T]) Shutdown(immediate bool) []T {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -374,9 +378,10 @@ func (q *Queue[T]) Shutdown(immediate bool) []T {
 	if q.ring != nil {
 		q.ring.close()
 		if immediate {
-			for v, ok := q.ring.pop(); ok; v, ok = q.ring.pop() {
-				left = append(left, v)
-			}
+			// One step: a get racing with it either took its item
+			// before (and the list has no gap) or finds the queue
+			// drained.
+			left = q.ring.takeAll()
 			q.done.Add(uint64(len(left)))
 		}
 	} else {

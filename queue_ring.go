@@ -21,7 +21,7 @@ func (q *Queue[T]) ringPut(ctx context.Context, v T) error {
 		q.serveGetters()
 		return nil
 	case ringShut:
-		return ErrQueueShutdown
+		return q.shutErr()
 	}
 	if err := context.Cause(ctx); err != nil {
 		return err
@@ -44,6 +44,18 @@ func (q *Queue[T]) ringPut(ctx context.Context, v T) error {
 	}
 	q.mu.Unlock()
 	return q.awaitPut(ctx, w)
+}
+
+// shutErr is what a put that found the ring closed returns, once the
+// Shutdown that closed it has finished (it holds the lock throughout).
+// Without the wait, a Get begun after such a Put had returned could still
+// take an item that Shutdown(true) was about to drain: Shutdown would not
+// be one step.
+func (q *Queue[T]) shutErr() error {
+	q.mu.Lock()
+	//lint:ignore SA2001 an empty critical section: waiting for Shutdown is the point
+	q.mu.Unlock()
+	return ErrQueueShutdown
 }
 
 // ringGet is Get on the ring.
@@ -98,20 +110,8 @@ func (q *Queue[T]) serveGetters() {
 		return
 	}
 	q.mu.Lock()
-	q.serveGettersLocked()
+	q.serveLocked()
 	q.mu.Unlock()
-}
-
-func (q *Queue[T]) serveGettersLocked() {
-	for w := q.getters.head; w != nil; w = q.getters.head {
-		v, ok := q.ring.pop()
-		if !ok {
-			break
-		}
-		w.val = v
-		q.getters.serve(w)
-	}
-	q.mirror()
 }
 
 // servePutters lets waiting Put calls in, after a get.
@@ -120,24 +120,39 @@ func (q *Queue[T]) servePutters() {
 		return
 	}
 	q.mu.Lock()
-	q.servePuttersLocked()
+	q.serveLocked()
 	q.mu.Unlock()
 }
 
-func (q *Queue[T]) servePuttersLocked() {
+// serveLocked serves both wait lists until neither can move: an item
+// handed to a getter frees a slot that a waiting putter may need, and an
+// item let in from a putter may be for a waiting getter. Serving only one
+// side lost wake-ups: a getter served under the lock freed the slot of a
+// bounded ring, and a putter that had found the ring full just before
+// waited for ever, with the queue empty and consumers waiting too.
+func (q *Queue[T]) serveLocked() {
 	var zero T
-	for w := q.putters.head; w != nil; w = q.putters.head {
-		if q.ring.push(w.val) != ringOK {
-			break
+	for moved := true; moved; {
+		moved = false
+		for w := q.getters.head; w != nil; w = q.getters.head {
+			v, ok := q.ring.pop()
+			if !ok {
+				break
+			}
+			w.val = v
+			q.getters.serve(w)
+			moved = true
 		}
-		w.val = zero
-		q.putters.serve(w)
+		for w := q.putters.head; w != nil; w = q.putters.head {
+			if q.ring.push(w.val) != ringOK {
+				break
+			}
+			w.val = zero
+			q.putters.serve(w)
+			moved = true
+		}
 	}
 	q.mirror()
-	// The items let in may be for getters that wait too.
-	if q.getters.head != nil {
-		q.serveGettersLocked()
-	}
 }
 
 // mirror publishes the wait lists' lengths for the lock-free paths. The

@@ -53,6 +53,34 @@ func TestQueueOrders(t *testing.T) {
 	}
 }
 
+// Shutdown(true) hands the items back in the order Get would have given
+// them out, whatever the kind: newest first from a LIFO queue (issue 13
+// item 3: the doc said oldest first while the code gave newest first).
+func TestQueueShutdownReturnsItemsInGetOrder(t *testing.T) {
+	in := []int{5, 1, 4, 2, 3}
+	for _, tc := range []struct {
+		name string
+		q    *Queue[int]
+		want []int
+	}{
+		{"fifo", NewQueue[int]("q", 8), []int{5, 1, 4, 2, 3}},
+		{"fifo-unbounded", NewQueue[int]("q", 0), []int{5, 1, 4, 2, 3}},
+		{"lifo", NewLIFOQueue[int]("q", 0), []int{3, 2, 4, 1, 5}},
+		{"priority", NewPriorityQueue("q", 0, cmp.Less[int]), []int{1, 2, 3, 4, 5}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, v := range in {
+				if err := tc.q.TryPut(v); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := tc.q.Shutdown(true); !slices.Equal(got, tc.want) {
+				t.Fatalf("Shutdown(true) returned %v, want %v (the order of Get)", got, tc.want)
+			}
+		})
+	}
+}
+
 func TestQueueBoundedPutWaitsForRoom(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()

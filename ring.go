@@ -27,7 +27,9 @@ import (
 //
 // Bit 63 of the tail marks the ring closed: once it is set no put can
 // claim a position, which is what Queue.Shutdown needs to be sure nothing
-// goes in after it has drained the ring.
+// goes in after it has drained the ring. Bit 63 of the head marks it
+// drained: takeAll claims every item in one compare-and-swap and sets it,
+// so that no get takes an item once Shutdown(true) has taken them all.
 type ring[T any] struct {
 	_     cpu.CacheLinePad
 	tail  atomic.Uint64 // the next put's position; ringClosed once closed
@@ -108,6 +110,9 @@ func (r *ring[T]) pop() (T, bool) {
 	var zero T
 	h := r.head.Load()
 	for spin := 0; ; spin++ {
+		if h&ringClosed != 0 {
+			return zero, false
+		}
 		s := &r.slots[h&(r.lap-1)]
 		switch st := s.stamp.Load(); {
 		case st == h+1:
@@ -134,6 +139,38 @@ func backoff(spin int) {
 	}
 }
 
+// takeAll takes every item in one step and marks the ring drained, after
+// which pop finds it empty for good; it appends the items to out, oldest
+// first. The ring must be closed, so that no put can claim a position any
+// more; items whose puts have claimed a position are waited for, as pop
+// does.
+func (r *ring[T]) takeAll(out []T) []T {
+	t := r.tail.Load() &^ ringClosed
+	h := r.head.Load()
+	for ; h&ringClosed == 0; h = r.head.Load() {
+		if r.head.CompareAndSwap(h, t|ringClosed) {
+			break
+		}
+	}
+	if h&ringClosed != 0 {
+		return out // drained before
+	}
+	var zero T
+	for p := h; p != t; p = r.next(p) {
+		s := &r.slots[p&(r.lap-1)]
+		for spin := 0; s.stamp.Load() != p+1; spin++ {
+			backoff(spin)
+		}
+		out = append(out, s.val)
+		s.val = zero
+		s.stamp.Store(p + r.lap)
+	}
+	return out
+}
+
+// drained reports whether takeAll has run.
+func (r *ring[T]) drained() bool { return r.head.Load()&ringClosed != 0 }
+
 // close stops further puts.
 func (r *ring[T]) close() { r.tail.Or(ringClosed) }
 
@@ -141,6 +178,7 @@ func (r *ring[T]) closed() bool { return r.tail.Load()&ringClosed != 0 }
 
 // count turns a position into how many items have passed it.
 func (r *ring[T]) count(p uint64) uint64 {
+	// Either mark may be set: the tail's closed bit, the head's drained one.
 	p &^= ringClosed
 	return p>>r.shift*r.size + p&(r.lap-1)
 }

@@ -50,7 +50,9 @@ func NewSemaphore(name string, size int64) *Semaphore {
 // Acquire takes n from the semaphore, blocking until that much is free and
 // every earlier waiter has been served, or until ctx ends, when it returns
 // context.Cause(ctx) having taken nothing. If the weight is granted just as
-// ctx ends, Acquire may return nil: the caller then holds n. A negative n,
+// ctx ends, Acquire gives it back and returns context.Cause(ctx) too, as
+// x/sync's Weighted does since go.dev/issue/63615: nil means the caller
+// holds n. A negative n,
 // or an n larger than the semaphore's size, is an error wrapping
 // ErrInvalidArgument; so is an n that a later Resize makes larger than the
 // size, for a waiter already queued.
@@ -90,27 +92,45 @@ func (s *Semaphore) Acquire(ctx context.Context, n int64) error {
 	s.waiters.push(w)
 	s.mu.Unlock()
 
-	if w.wait(done) {
-		err := w.err
-		plainWaiters.put(w)
-		return err
-	}
-	s.mu.Lock()
-	if !w.linked { // served meanwhile
+	served := w.wait(done)
+	if !served {
+		s.mu.Lock()
+		if served = !w.linked; !served {
+			front := s.waiters.head == w
+			s.waiters.remove(w)
+			if front {
+				// w may have been what held back smaller waiters
+				// behind it.
+				s.notify()
+			}
+		}
 		s.mu.Unlock()
-		err := w.err
-		plainWaiters.put(w)
+	}
+	err := w.err
+	plainWaiters.put(w)
+	if !served || err != nil {
+		// Not served, or served with an error (a Resize below n):
+		// nothing is held.
+		if err == nil {
+			err = context.Cause(ctx)
+		}
 		return err
 	}
-	front := s.waiters.head == w
-	s.waiters.remove(w)
-	if front {
-		// w may have been what held back smaller waiters behind it.
-		s.notify()
+	if done != nil {
+		select {
+		case <-done:
+			// Granted after ctx ended (the case of go.dev/issue/63615):
+			// give the weight back rather than return success to a
+			// caller whose context is over.
+			s.mu.Lock()
+			s.cur -= n
+			s.notify()
+			s.mu.Unlock()
+			return context.Cause(ctx)
+		default:
+		}
 	}
-	s.mu.Unlock()
-	plainWaiters.put(w)
-	return context.Cause(ctx)
+	return nil
 }
 
 // TryAcquire takes n without blocking and reports whether it did. It

@@ -131,6 +131,37 @@ func TestSemaphoreCancelledHeadLetsOthersThrough(t *testing.T) {
 	})
 }
 
+// A waiter whose context ends before the weight is released to it does not
+// keep the weight: Acquire gives it back and returns the cause, and the
+// next waiter gets it (issue 13 item 4, the case of go.dev/issue/63615).
+// Cancel and Release happen back to back while the waiter sleeps, so it
+// wakes to find both its context over and its weight granted.
+func TestSemaphoreGrantAfterCancelIsGivenBack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := NewSemaphore("s", 1)
+		_ = s.Acquire(context.Background(), 1)
+		cause := errors.New("caller left")
+		ctx, cancel := context.WithCancelCause(context.Background())
+		first := acquireAsync(ctx, s, 1)
+		synctest.Wait()
+		second := acquireAsync(context.Background(), s, 1)
+		synctest.Wait()
+		cancel(cause)
+		if err := s.Release(1); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-first; !errors.Is(err, cause) {
+			t.Fatalf("Acquire whose context ended before the grant: %v, want its cause", err)
+		}
+		if err := <-second; err != nil {
+			t.Fatal("the next waiter:", err)
+		}
+		if s.Held() != 1 || s.Waiting() != 0 {
+			t.Fatalf("held %d waiting %d, want the next waiter alone to hold 1", s.Held(), s.Waiting())
+		}
+	})
+}
+
 func TestSemaphoreAcquireTimesOut(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := NewSemaphore("s", 1)

@@ -27,7 +27,9 @@ func checkFuncs[F any](where string, ctx context.Context, fns []F) error {
 // in the order of fns, like asyncio.gather. The first failure cancels the
 // others; Gather then waits for them all to return and gives back no
 // results and the failures (joined, as Group.Wait does). It returns only
-// when every function has returned.
+// when every function has returned. Every function is called, even one
+// started after another has already failed: it gets a cancelled context,
+// so that whether a function runs never depends on timing.
 func Gather[T any](ctx context.Context, fns ...func(ctx context.Context) (T, error)) ([]T, error) {
 	if err := checkFuncs("loom.Gather", ctx, fns); err != nil {
 		return nil, err
@@ -36,7 +38,7 @@ func Gather[T any](ctx context.Context, fns ...func(ctx context.Context) (T, err
 	g := newGroup(ctx, options{name: "gather"}, nil)
 	var refused error
 	for i, fn := range fns {
-		if refused = g.goAt("", func(ctx context.Context) error {
+		if refused = g.goEvery(func(ctx context.Context) error {
 			v, err := fn(ctx)
 			out[i] = v
 			return err
@@ -56,7 +58,8 @@ func Gather[T any](ctx context.Context, fns ...func(ctx context.Context) (T, err
 
 // GatherAll runs each function in a task of its own, lets every one of them
 // finish whatever the others do, and returns each one's value and error in
-// the order of fns: asyncio.gather(..., return_exceptions=True).
+// the order of fns: asyncio.gather(..., return_exceptions=True). Every
+// function is called, with a cancelled context if ctx has ended.
 func GatherAll[T any](ctx context.Context, fns ...func(ctx context.Context) (T, error)) []Result[T] {
 	out := make([]Result[T], len(fns))
 	if err := checkFuncs("loom.GatherAll", ctx, fns); err != nil {
@@ -67,7 +70,7 @@ func GatherAll[T any](ctx context.Context, fns ...func(ctx context.Context) (T, 
 	}
 	g := newGroup(ctx, options{name: "gather-all", supervise: true}, nil)
 	for i, fn := range fns {
-		if err := g.goAt("", func(ctx context.Context) error {
+		if err := g.goEvery(func(ctx context.Context) error {
 			out[i].Value, out[i].Err = fn(ctx)
 			return out[i].Err
 		}, funcPC(fn)); err != nil {

@@ -51,6 +51,70 @@ func TestGatherFailFast(t *testing.T) {
 	})
 }
 
+// Every function given to Gather, GatherAll or Race is called, even when
+// the group is cancelled before it starts (issue 13 item 5: a quick failure
+// made Gather refuse the functions after it, so whether one ran depended
+// on timing). Cancelling the parent first makes the case deterministic;
+// the many-functions case is the race the issue saw.
+func TestGatherCallsEveryFunction(t *testing.T) {
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	boom := errors.New("boom")
+	for _, tc := range []struct {
+		name string
+		ctx  context.Context
+		fail bool // the first function fails at once
+	}{
+		{"parent cancelled", cancelled, false},
+		{"first fails at once", context.Background(), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const n = 500
+			var called atomic.Int64
+			var sawCancel atomic.Int64
+			fns := make([]func(context.Context) (int, error), n)
+			for i := range fns {
+				fns[i] = func(ctx context.Context) (int, error) {
+					called.Add(1)
+					if i == 0 && tc.fail {
+						return 0, boom
+					}
+					if ctx.Err() != nil {
+						sawCancel.Add(1)
+					}
+					<-ctx.Done()
+					return 0, context.Cause(ctx)
+				}
+			}
+			if _, err := Gather(tc.ctx, fns...); err == nil {
+				t.Fatal("Gather succeeded")
+			}
+			if called.Load() != n {
+				t.Fatalf("Gather called %d of %d functions", called.Load(), n)
+			}
+			if tc.ctx.Err() != nil && sawCancel.Load() != n {
+				t.Fatalf("%d of %d functions saw a cancelled context", sawCancel.Load(), n)
+			}
+			if tc.ctx.Err() != nil {
+				// Supervised: only a cancelled parent ends the others.
+				called.Store(0)
+				GatherAll(tc.ctx, fns[1:]...)
+				if called.Load() != n-1 {
+					t.Fatalf("GatherAll called %d of %d functions", called.Load(), n-1)
+				}
+			}
+			called.Store(0)
+			win := func(context.Context) (int, error) { called.Add(1); return 7, nil }
+			if v, err := Race(context.Background(), append([]func(context.Context) (int, error){win}, fns[1:]...)...); v != 7 || err != nil {
+				t.Fatalf("Race = %d, %v", v, err)
+			}
+			if called.Load() != n {
+				t.Fatalf("Race called %d of %d functions", called.Load(), n)
+			}
+		})
+	}
+}
+
 func TestGatherParentCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()

@@ -15,9 +15,15 @@ import (
 // tasks (unless the group was made with Supervise). A panic in a task is
 // recovered into a *PanicError and counts as a failure.
 //
-// Once Wait has returned, or the group's context is cancelled, the group
-// accepts no more tasks: Go returns an error wrapping ErrClosed, and Spawn a
-// task that has already failed with it.
+// Once Wait has returned, or the group's context is cancelled (by a
+// failure, Cancel or the parent), the group accepts no more tasks: Go
+// returns an error wrapping ErrClosed without calling fn, and Spawn a task
+// that has already failed with it, without calling fn either. The rule is
+// the same in every path, including a limited group's Go that was waiting
+// for a slot; it is asyncio.TaskGroup's, which refuses new tasks once it is
+// shutting down, and differs from errgroup's, whose Go still calls fn.
+// Gather, GatherAll and Race, which fill a group of their own in one call,
+// call every function they are given, with a cancelled context if need be.
 //
 // A Group must be created with NewGroup and must not be copied. Go, Spawn,
 // Cancel and Wait may be called from any goroutine, including from the
@@ -95,10 +101,25 @@ func (g *Group) Go(name string, fn func(ctx context.Context) error) error {
 // goAt is Go for a fn that wraps the caller's function, whose entry pc is
 // what the registry shows as "where created".
 func (g *Group) goAt(name string, fn func(ctx context.Context) error, pc uintptr) error {
+	return g.goFrom(name, fn, pc, false)
+}
+
+// goEvery starts fn for loom's own calls that fill a group with every
+// function they were given (Gather, GatherAll, Race): fn runs even if the
+// group's context has been cancelled meanwhile, by an earlier function's
+// failure or the parent, and sees that context over. Whether a function
+// is called must not depend on how fast another one failed; asyncio.gather,
+// errgroup and conc call every function too. Only a closed group refuses,
+// and these groups are their caller's own, closed by its Wait.
+func (g *Group) goEvery(fn func(ctx context.Context) error, pc uintptr) error {
+	return g.goFrom("", fn, pc, true)
+}
+
+func (g *Group) goFrom(name string, fn func(ctx context.Context) error, pc uintptr, whileCancelled bool) error {
 	if err := g.acquire(); err != nil {
 		return err
 	}
-	m, err := g.s.start(name, fn, pc, 2)
+	m, err := g.s.start(name, fn, pc, 3, whileCancelled)
 	if err != nil {
 		g.release()
 		return err
@@ -125,7 +146,7 @@ func Spawn[T any](g *Group, name string, fn func(ctx context.Context) (T, error)
 		return failedTask[T](name, err)
 	}
 	t := newTask(g.s.ctx, name, g.s.node.ID(), fn)
-	lctx, err := g.s.enter(t.node)
+	lctx, err := g.s.enter(t.node, false)
 	if err != nil {
 		g.release()
 		return failedTask[T](name, err)

@@ -92,14 +92,16 @@ func (s *nursery) Walk(f func(*registry.Node)) {
 }
 
 // enter admits the task n, or says why not. It returns the pprof label
-// context for the task's goroutine (nil when the registry is off).
-func (s *nursery) enter(n *registry.Node) (context.Context, error) {
+// context for the task's goroutine (nil when the registry is off). With
+// whileCancelled, a cancelled context does not refuse n (it runs, and sees
+// its context over); only a closed nursery does.
+func (s *nursery) enter(n *registry.Node, whileCancelled bool) (context.Context, error) {
 	for {
 		st := s.state.Load()
 		if st&closedBit != 0 {
 			return nil, s.checkOpen()
 		}
-		if s.cctx.Err() != nil {
+		if !whileCancelled && s.cctx.Err() != nil {
 			return nil, s.checkOpen()
 		}
 		if s.state.CompareAndSwap(st, st+oneTask) {
@@ -332,15 +334,16 @@ type member struct {
 
 // start admits a new member of s running fn, or says why not. pc is the
 // entry of the function the registry shows as "where created"; skip is how
-// many of start's callers are loom's, for the debug creation stack.
-func (s *nursery) start(name string, fn func(context.Context) error, pc uintptr, skip int) (*member, error) {
+// many of start's callers are loom's, for the debug creation stack;
+// whileCancelled is as for enter.
+func (s *nursery) start(name string, fn func(context.Context) error, pc uintptr, skip int, whileCancelled bool) (*member, error) {
 	m, _ := members.Get().(*member)
 	if m == nil {
 		m = new(member)
 	}
 	m.fn, m.s = fn, s
 	m.node.Init(registry.KindTask, name, s.node.ID(), pc, skip+1)
-	lctx, err := s.enter(&m.node)
+	lctx, err := s.enter(&m.node, whileCancelled)
 	m.lctx = lctx
 	return m, err
 }

@@ -15,8 +15,10 @@ var errLostRace = errors.New("loom: another function won the race")
 // first to succeed; the others are cancelled (their context's cause says
 // they lost) and Race waits for them to return before it does. If every
 // function fails, Race returns their failures joined. It is the
-// first-success race of happy eyeballs and hedged requests; to learn which
-// of several tasks ends first, whatever its outcome, use WaitAny.
+// first-success race of happy eyeballs and hedged requests. Every function
+// is called, as with Gather, even one started after the race was won (its
+// context is then already cancelled). To learn which of several tasks ends
+// first, whatever its outcome, use WaitAny.
 func Race[T any](ctx context.Context, fns ...func(ctx context.Context) (T, error)) (T, error) {
 	var zero T
 	if err := checkFuncs("loom.Race", ctx, fns); err != nil {
@@ -33,7 +35,7 @@ func Race[T any](ctx context.Context, fns ...func(ctx context.Context) (T, error
 	}
 	g := newGroup(ctx, options{name: "race", supervise: true}, nil)
 	for _, fn := range fns {
-		if err := g.goAt("", func(ctx context.Context) error {
+		if err := g.goEvery(func(ctx context.Context) error {
 			v, err := fn(ctx)
 			if err != nil {
 				return err

@@ -72,7 +72,7 @@ func (sc *Scope) Go(name string, fn func(ctx context.Context) error) error {
 	if fn == nil {
 		return invalid("Scope.Go", "nil function")
 	}
-	m, err := sc.s.start(name, fn, funcPC(fn), 1)
+	m, err := sc.s.start(name, fn, funcPC(fn), 1, false)
 	if err != nil {
 		return err
 	}

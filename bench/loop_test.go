@@ -375,7 +375,13 @@ func BenchmarkIdleConns(b *testing.B) {
 // returns its address, its pid and a stop function; env is added to its
 // environment.
 func startChild(b *testing.B, impl string, env ...string) (string, int, func()) {
-	cmd := exec.Command(os.Args[0], "-test.run=^TestEchoServerChild$")
+	return startServerChild(b, "TestEchoServerChild", impl, env...)
+}
+
+// startServerChild runs the test named child (TestEchoServerChild or
+// TestHTTPServerChild) as a server child process of impl.
+func startServerChild(b *testing.B, child, impl string, env ...string) (string, int, func()) {
+	cmd := exec.Command(os.Args[0], "-test.run=^"+child+"$")
 	cmd.Env = append(append(os.Environ(), "LOOM_BENCH_SERVER="+impl), env...)
 	cmd.Stderr = os.Stderr
 	stdin, _ := cmd.StdinPipe()

@@ -15,7 +15,7 @@ func newServe() *cobra.Command {
 	var addr, monitorAddr string
 	var loops int
 	var rules []string
-	var idle, head time.Duration
+	var idle, head, write time.Duration
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve HTTP/1.1 on loom's event loop, with injected latency and failures",
@@ -27,15 +27,18 @@ one per core. Every path serves a small HTML page with a title and links;
 
 A failed request gets 503 with Retry-After: 0. A connection that sends
 nothing for --idle-timeout is closed, and so is one whose request head
-takes longer than --head-timeout to arrive (slowloris). It runs until
-Ctrl-C.`,
+takes longer than --head-timeout to arrive (slowloris). A client that
+pipelines requests and does not read the answers is read no further once
+64 KiB of answers wait for it, and closed after --write-timeout; partial
+requests may hold 32 MiB in all, past which new ones get 503. It runs
+until Ctrl-C.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if loops < 0 {
 				return fmt.Errorf("--loops must not be negative")
 			}
-			if idle < 0 || head < 0 {
-				return fmt.Errorf("--idle-timeout and --head-timeout must not be negative (0 turns them off)")
+			if idle < 0 || head < 0 || write < 0 {
+				return fmt.Errorf("--idle-timeout, --head-timeout and --write-timeout must not be negative (0 turns them off)")
 			}
 			var rs []*httpd.Rule
 			for _, s := range rules {
@@ -45,7 +48,7 @@ Ctrl-C.`,
 				}
 				rs = append(rs, r)
 			}
-			return runServe(cmd, serveConfig{addr: addr, loops: loops, monitor: monitorAddr, rules: rs, idle: idle, head: head})
+			return runServe(cmd, serveConfig{addr: addr, loops: loops, monitor: monitorAddr, rules: rs, idle: idle, head: head, write: write})
 		},
 	}
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on")
@@ -54,6 +57,7 @@ Ctrl-C.`,
 	cmd.Flags().StringVar(&monitorAddr, "monitor", "", "serve the monitor on this address too")
 	cmd.Flags().DurationVar(&idle, "idle-timeout", 2*time.Minute, "close a connection quiet for this long (0: never)")
 	cmd.Flags().DurationVar(&head, "head-timeout", 10*time.Second, "close a connection whose request head takes longer (0: no limit)")
+	cmd.Flags().DurationVar(&write, "write-timeout", 10*time.Second, "close a connection whose peer leaves its answers unread this long (0: never)")
 	return cmd
 }
 
@@ -63,6 +67,7 @@ type serveConfig struct {
 	loops         int
 	rules         []*httpd.Rule
 	idle, head    time.Duration
+	write         time.Duration
 }
 
 func runServe(cmd *cobra.Command, cfg serveConfig) error {
@@ -81,6 +86,7 @@ func runServe(cmd *cobra.Command, cfg serveConfig) error {
 	}
 	srv := httpd.New(cfg.rules...)
 	srv.HeadTimeout = cfg.head
+	srv.WriteTimeout = cfg.write
 	var opts []loop.ConnOption
 	if cfg.idle > 0 {
 		opts = append(opts, loop.IdleTimeout(cfg.idle))
@@ -108,6 +114,6 @@ func report(out io.Writer, srv *httpd.Server, g *loop.Group) {
 		conns += m.Accepted
 		busy += m.BusyRatio
 	}
-	fmt.Fprintf(out, "served %d requests (%d injected failures, %d bad) on %d connections; loops %.0f%% busy\n",
-		srv.Requests.Load(), srv.Failures.Load(), srv.BadRequests.Load(), conns, 100*busy/float64(len(g.Loops())))
+	fmt.Fprintf(out, "served %d requests (%d injected failures, %d bad) on %d connections (%d closed for not reading, %d refused as overloaded); loops %.0f%% busy\n",
+		srv.Requests.Load(), srv.Failures.Load(), srv.BadRequests.Load(), conns, srv.Stalled.Load(), srv.Overloaded.Load(), 100*busy/float64(len(g.Loops())))
 }

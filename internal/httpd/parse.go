@@ -4,13 +4,15 @@
 // because net/http cannot run on an event loop's connections: it needs a
 // goroutine and a net.Conn per connection, which is what the loop avoids.
 // The parser is strict and small (no chunked request bodies, no trailers)
-// and fuzzed.
+// and fuzzed: it follows RFC 9112 where net/http does, refusing a bare CR
+// or LF, a NUL or control byte in a field value or the target, a signed or
+// repeated-and-different Content-Length, obsolete line folding, and an
+// HTTP/1.1 request without exactly one Host.
 package httpd
 
 import (
 	"bytes"
 	"errors"
-	"strconv"
 )
 
 // Request is a parsed request. Its byte slices point into the connection's
@@ -24,11 +26,14 @@ type Request struct {
 	KeepAlive bool
 }
 
-// Limits of the parser.
+// Limits of the parser. A head over maxHeaderBytes or with more than
+// maxHeaders fields is refused with 431, a body over maxBodyBytes with 413;
+// a Content-Length longer than maxLengthDigits is refused with 400.
 const (
-	maxHeaderBytes = 16 << 10
-	maxBodyBytes   = 1 << 20
-	maxHeaders     = 100
+	maxHeaderBytes  = 16 << 10
+	maxBodyBytes    = 1 << 20
+	maxHeaders      = 100
+	maxLengthDigits = 15
 )
 
 var (
@@ -66,10 +71,16 @@ func parse(buf []byte) (Request, int, error) {
 		return r, 0, errHeaderTooLarge
 	}
 	head := buf[:end]
+	if !cleanHead(head) {
+		// A bare CR or LF, or a NUL, anywhere in the head: a proxy in
+		// front may split lines where this parser would not (request
+		// smuggling), so refuse, as RFC 9112 section 2.2 allows.
+		return r, 0, errBadRequest
+	}
 	line, rest, _ := bytes.Cut(head, []byte("\r\n"))
 	method, line, ok1 := bytes.Cut(line, []byte(" "))
 	target, version, ok2 := bytes.Cut(line, []byte(" "))
-	if !ok1 || !ok2 || !token(method) || len(target) == 0 || bytes.ContainsAny(target, " \t") {
+	if !ok1 || !ok2 || !token(method) || !validTarget(target) {
 		return r, 0, errBadRequest
 	}
 	switch {
@@ -84,6 +95,7 @@ func parse(buf []byte) (Request, int, error) {
 	}
 	r.Method, r.Target = method, target
 	contentLength := -1
+	hosts := 0
 	n := 0
 	for len(rest) > 0 {
 		var h []byte
@@ -93,13 +105,18 @@ func parse(buf []byte) (Request, int, error) {
 		}
 		name, value, ok := bytes.Cut(h, []byte(":"))
 		if !ok || !token(name) {
+			// Also a line that begins with white space: obsolete line
+			// folding, which RFC 9112 section 5.2 lets a server refuse.
 			return r, 0, errBadRequest
 		}
-		value = bytes.TrimSpace(value)
+		value = bytes.Trim(value, " \t")
+		if !validValue(value) {
+			return r, 0, errBadRequest
+		}
 		switch {
 		case asciiEqualFold(name, "content-length"):
-			v, err := strconv.Atoi(string(value))
-			if err != nil || v < 0 || (contentLength >= 0 && v != contentLength) {
+			v, ok := parseLength(value)
+			if !ok || (contentLength >= 0 && v != contentLength) {
 				return r, 0, errBadRequest
 			}
 			contentLength = v
@@ -112,8 +129,14 @@ func parse(buf []byte) (Request, int, error) {
 				r.KeepAlive = true
 			}
 		case asciiEqualFold(name, "host"):
+			if hosts++; hosts > 1 {
+				return r, 0, errBadRequest // RFC 9112 section 3.2: exactly one
+			}
 			r.Host = value
 		}
+	}
+	if r.Minor == 1 && hosts == 0 {
+		return r, 0, errBadRequest // RFC 9112 section 3.2: HTTP/1.1 needs a Host
 	}
 	used := end + 4
 	if contentLength > 0 {
@@ -127,6 +150,68 @@ func parse(buf []byte) (Request, int, error) {
 		used += contentLength
 	}
 	return r, used, nil
+}
+
+// cleanHead reports whether every CR in head is followed by LF and every LF
+// preceded by CR, and head holds no NUL.
+func cleanHead(head []byte) bool {
+	for i, c := range head {
+		switch c {
+		case 0:
+			return false
+		case '\r':
+			if i+1 == len(head) || head[i+1] != '\n' {
+				return false
+			}
+		case '\n':
+			if i == 0 || head[i-1] != '\r' {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// validTarget reports whether b can be a request target: not empty, and no
+// white space or control bytes (net/http refuses those too).
+func validTarget(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		if c <= ' ' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// validValue reports whether b is a field value: visible bytes, spaces and
+// tabs (RFC 9110 section 5.5), no other control byte.
+func validValue(b []byte) bool {
+	for _, c := range b {
+		if c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// parseLength reads a Content-Length: one or more digits and nothing else
+// (RFC 9110 section 8.6; no sign, no spaces inside), at most maxLengthDigits
+// of them, so that it cannot overflow.
+func parseLength(b []byte) (int, bool) {
+	if len(b) == 0 || len(b) > maxLengthDigits {
+		return 0, false
+	}
+	v := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + int(c-'0')
+	}
+	return v, true
 }
 
 // token reports whether b is a non-empty HTTP token.

@@ -2,6 +2,7 @@ package httpd
 
 import (
 	"fmt"
+	"html"
 	"math"
 	"sort"
 	"strconv"
@@ -63,17 +64,62 @@ func (r *Rule) fails(n int64) bool {
 
 // Server answers HTTP/1.1 on loop connections. Every path serves a small
 // HTML page (a title and a few links, for crawlers), /health answers "ok".
+//
+// What one peer can make it hold is bounded. Answers go out through the
+// connection's write flow control: once a connection's unsent answers pass
+// its high watermark (loop.Watermarks), the server stops reading and
+// parsing that connection until they fall to the low one, and at most
+// MaxPipelined answers wait per connection, so a client that pipelines
+// requests and never reads its answers costs a watermark's worth of
+// memory, not gigabytes; WriteTimeout closes it if it stays that way.
+// Partial requests (heads and bodies still arriving) count against
+// MaxBuffered across all the server's connections.
 type Server struct {
 	rules []*Rule
 
-	// HeadTimeout, when set, is how long a request head may take to
-	// arrive once its first byte has (net/http's ReadHeaderTimeout): a
-	// client that trickles a head, as a slowloris attack does, is closed
-	// when it passes. Set it before serving.
+	// HeadTimeout, when set, is how long a request (head and body) may
+	// take to arrive once its first byte has (net/http's
+	// ReadHeaderTimeout, stretched to the body): a client that trickles
+	// a request, as a slowloris attack does, is closed when it passes.
+	// Set it before serving.
 	HeadTimeout time.Duration
 
+	// WriteTimeout, when set, is how long a connection may keep its
+	// reading paused because its peer does not read the answers (unsent
+	// bytes above the high watermark): then it is closed and its unsent
+	// answers dropped, and Stalled counts it. Set it before serving.
+	WriteTimeout time.Duration
+
+	// MaxBuffered bounds the bytes of partial requests held across all
+	// connections; 0 means DefaultMaxBuffered. A read that would pass it
+	// is answered 503 with Connection: close, and counted in Overloaded.
+	// Set it before serving.
+	MaxBuffered int64
+
 	Requests, Failures, BadRequests atomic.Int64
+	// Stalled counts connections closed by WriteTimeout; Overloaded,
+	// those refused because of MaxBuffered.
+	Stalled, Overloaded atomic.Int64
+
+	buffered atomic.Int64 // bytes of partial requests held, all connections
 }
+
+// DefaultMaxBuffered is MaxBuffered's default: 32 MiB, 32 requests at the
+// largest body the parser takes (1 MiB), or thousands of partial heads.
+const DefaultMaxBuffered = 32 << 20
+
+// MaxPipelined is how many answers may wait per connection, not yet sent
+// because an earlier one is slower (a latency rule) or not yet handed to
+// the socket: past it the server stops reading the connection until one
+// goes out.
+const MaxPipelined = 64
+
+// requestsPerTurn is how many requests of one connection are parsed and
+// answered in one turn of its loop. One read can hold a thousand pipelined
+// requests; answering them all at once would make every other connection
+// on the loop wait, so the rest waits for the next turn, with reading
+// paused meanwhile so that it does not pile up.
+const requestsPerTurn = 64
 
 // New returns a server with the given injection rules.
 func New(rules ...*Rule) *Server {
@@ -82,12 +128,20 @@ func New(rules ...*Rule) *Server {
 	return s
 }
 
+// Buffered returns how many bytes of partial requests the server holds.
+func (s *Server) Buffered() int64 { return s.buffered.Load() }
+
 // conn is the server's state for one connection.
 type conn struct {
-	in       []byte
-	pending  []*response // in request order
-	closed   bool
-	deadline bool // a head timeout is running
+	in          []byte
+	pending     []*response // in request order
+	closed      bool
+	done        bool        // an answer with Connection: close went out: read no more requests
+	deadline    bool        // a head timeout is running
+	writePaused bool        // unsent answers above the high watermark
+	readOff     bool        // reading paused, for writePaused, MaxPipelined or more
+	more        bool        // complete requests left for the next turn (requestsPerTurn)
+	stall       *loop.Timer // WriteTimeout's, while writePaused
 }
 
 type response struct {
@@ -103,16 +157,76 @@ func (s *Server) OnOpen(c *loop.Conn) { c.Data = &conn{} }
 func (s *Server) OnClose(c *loop.Conn, err error) {
 	if st, ok := c.Data.(*conn); ok {
 		st.closed = true
+		s.buffered.Add(-int64(len(st.in)))
+		st.in, st.pending = nil, nil
+		if st.stall != nil {
+			st.stall.Cancel()
+		}
 	}
+}
+
+// OnPauseWriting implements loop.FlowHandler: the peer does not keep up
+// with the answers, so stop reading its requests.
+func (s *Server) OnPauseWriting(c *loop.Conn) {
+	st := c.Data.(*conn)
+	st.writePaused = true
+	if s.WriteTimeout > 0 {
+		st.stall = c.Loop().CallLater(s.WriteTimeout, func() {
+			if !st.closed {
+				s.Stalled.Add(1)
+				c.Abort()
+			}
+		})
+	}
+	s.updateReading(c, st)
+}
+
+// OnResumeWriting implements loop.FlowHandler: the peer has read enough;
+// parse what is buffered and read again.
+func (s *Server) OnResumeWriting(c *loop.Conn) {
+	st := c.Data.(*conn)
+	st.writePaused = false
+	if st.stall != nil {
+		st.stall.Cancel()
+		st.stall = nil
+	}
+	s.process(c, st)
 }
 
 // OnData implements loop.Handler: parse every complete request in the
 // buffer (pipelining) and queue their answers in order.
 func (s *Server) OnData(c *loop.Conn, data []byte) {
 	st := c.Data.(*conn)
+	limit := s.MaxBuffered
+	if limit <= 0 {
+		limit = DefaultMaxBuffered
+	}
+	if s.buffered.Add(int64(len(data))) > limit {
+		s.buffered.Add(-int64(len(data) + len(st.in)))
+		s.Overloaded.Add(1)
+		st.in = nil
+		st.pending = append(st.pending, &response{data: render(503, "server busy: too many partial requests buffered\n", false, true, textPlain, "Retry-After: 1"), ready: true, close: true})
+		s.flush(c, st)
+		return
+	}
 	st.in = append(st.in, data...)
-	off := 0
-	for off < len(st.in) {
+	s.process(c, st)
+}
+
+// process parses and answers the complete requests buffered, while the
+// connection may take more answers, then sets reading and the head
+// deadline to match.
+func (s *Server) process(c *loop.Conn, st *conn) {
+	off, handled := 0, 0
+	for off < len(st.in) && !st.closed && !st.done && !st.writePaused && len(st.pending) < MaxPipelined {
+		if handled == requestsPerTurn {
+			if !st.more {
+				st.more = true
+				c.Loop().CallSoon(func() { st.more = false; s.process(c, st) })
+			}
+			break
+		}
+		handled++
 		req, n, err := parse(st.in[off:])
 		if err == errIncomplete {
 			break
@@ -124,21 +238,51 @@ func (s *Server) OnData(c *loop.Conn, data []byte) {
 		}
 		off += n
 		s.handle(c, st, req)
+		// Hand the answer to the connection now: its write flow
+		// control says, through OnPauseWriting, when to stop.
+		s.flush(c, st)
 	}
-	st.in = append(st.in[:0], st.in[off:]...)
+	if st.closed {
+		return
+	}
+	if off > 0 {
+		s.buffered.Add(-int64(off))
+		st.in = append(st.in[:0], st.in[off:]...)
+		if len(st.in) == 0 && cap(st.in) > 64<<10 {
+			st.in = nil // a large body is done: give its memory back
+		}
+	}
+	s.flush(c, st)
+	s.updateReading(c, st)
+}
+
+// updateReading pauses or resumes reading the connection, and starts or
+// stops the head deadline: it runs while a request is partly buffered
+// and the server is reading, not while it holds complete requests back.
+func (s *Server) updateReading(c *loop.Conn, st *conn) {
+	if st.closed {
+		return
+	}
+	off := st.writePaused || len(st.pending) >= MaxPipelined || st.more
+	if off != st.readOff {
+		st.readOff = off
+		if off {
+			c.PauseReading()
+		} else {
+			c.ResumeReading()
+		}
+	}
 	if s.HeadTimeout > 0 {
-		// A head has begun and not ended: it has HeadTimeout to end.
-		// Between requests there is no deadline (IdleTimeout's job).
+		want := len(st.in) > 0 && !off
 		switch {
-		case len(st.in) > 0 && !st.deadline:
+		case want && !st.deadline:
 			c.SetReadDeadline(time.Now().Add(s.HeadTimeout))
 			st.deadline = true
-		case len(st.in) == 0 && st.deadline:
+		case !want && st.deadline:
 			c.SetReadDeadline(time.Time{})
 			st.deadline = false
 		}
 	}
-	s.flush(c, st)
 }
 
 func (s *Server) handle(c *loop.Conn, st *conn, req Request) {
@@ -166,12 +310,15 @@ func (s *Server) handle(c *loop.Conn, st *conn, req Request) {
 		c.Loop().CallLater(rule.Latency, func() {
 			resp.ready = true
 			s.flush(c, st)
+			if st.readOff && !st.writePaused {
+				s.process(c, st) // MaxPipelined may have held reading back
+			}
 		})
 	}
 }
 
 // flush writes the answers that are ready, in order; a later answer waits
-// for an earlier, slower one.
+// for an earlier, slower one. Answers sent may let reading resume.
 func (s *Server) flush(c *loop.Conn, st *conn) {
 	if st.closed {
 		return
@@ -181,17 +328,26 @@ func (s *Server) flush(c *loop.Conn, st *conn) {
 		r := st.pending[i]
 		_, _ = c.Write(r.data)
 		if r.close {
-			st.pending = nil
+			st.pending, st.done = nil, true
 			c.Close()
 			return
 		}
 	}
-	st.pending = append(st.pending[:0], st.pending[i:]...)
+	if i > 0 {
+		n := copy(st.pending, st.pending[i:])
+		clear(st.pending[n:])
+		st.pending = st.pending[:n]
+	}
 }
 
+// page is the HTML answer for path. The path is the peer's: it is escaped
+// wherever it appears, in text and in attributes, so that a request for
+// /<script>... cannot put markup in the page (reflected XSS).
 func page(path string) string {
+	text := html.EscapeString(path)
+	base := html.EscapeString(strings.TrimRight(path, "/"))
 	return fmt.Sprintf(`<!doctype html><html><head><title>loom serve %s</title></head><body><h1>%s</h1><a href="%s/a">a</a> <a href="%s/b">b</a></body></html>`+"\n",
-		path, path, strings.TrimRight(path, "/"), strings.TrimRight(path, "/"))
+		text, text, base, base)
 }
 
 // answer is the normal response to path: "ok" for /health, a page for the

@@ -85,6 +85,17 @@ func parentOf(ctx context.Context) uint64 {
 	return 0
 }
 
+// TaskID returns the registry ID of the task, group or scope that ctx
+// belongs to (the one whose function was given ctx, or one derived from
+// it), or 0 if none does or the registry is off. The monitor uses it to
+// know its own task; logs can use it to name the task that wrote a line.
+func TaskID(ctx context.Context) uint64 {
+	if ctx == nil {
+		return 0
+	}
+	return parentOf(ctx)
+}
+
 // funcPC returns the entry of fn's code, which the registry turns into
 // "where created" for free: the closure passed to Go is almost always
 // written where the task is started.

@@ -34,9 +34,39 @@ var page embed.FS
 const DefaultAddr = "127.0.0.1:9190"
 
 // ErrCancelRefused is returned (as HTTP 403) for a cancel request that the
-// monitor may not honour: it listens on a non-loopback address and either
-// has no token or was given the wrong one.
+// monitor may not honour: it lacks the token, or is not a request a web
+// page of another site could not have made (see Handler).
 var ErrCancelRefused = errors.New("monitor: cancel refused")
+
+// ErrForbidden is returned (as HTTP 403) for a request the monitor does
+// not answer at all: a Host header that is not this monitor's (DNS
+// rebinding), or a missing or wrong token where one is required.
+var ErrForbidden = errors.New("monitor: forbidden")
+
+// ErrNeedToken is returned by Serve and ServeListener for an address beyond
+// loopback without WithToken: the monitor shows stacks, profiles and the
+// process's command line, so it does not open them to the network.
+var ErrNeedToken = errors.New("monitor: a monitor reachable beyond loopback needs a token (WithToken)")
+
+// ActionHeader must be present, with any value, on every request that
+// changes state (cancel). A web page of another site cannot add a custom
+// header without the browser first asking the monitor (a CORS preflight),
+// which the monitor never allows, so the header proves the request was
+// not forged by a page the user happened to visit (CSRF).
+const ActionHeader = "X-Loom-Monitor"
+
+// Timeouts of the server that Serve runs (net/http's http.Server fields).
+// WriteTimeout is left unset so that a CPU profile or trace of up to its
+// requested length can be written.
+const (
+	ReadHeaderTimeout = 10 * time.Second
+	IdleTimeout       = 2 * time.Minute
+	ShutdownTimeout   = 5 * time.Second
+)
+
+// tokenCookie carries the token for the web page, once it was opened with
+// ?token=: the page's own requests then carry it without scripting.
+const tokenCookie = "loom_monitor_token"
 
 // Option configures the monitor.
 type Option func(*config) error
@@ -44,6 +74,10 @@ type Option func(*config) error
 type config struct {
 	token        string
 	exposed      bool // listens beyond loopback
+	checkHost    bool // refuse Host headers that are not loopback or allowed
+	boundHost    string
+	allowedHosts []string
+	ownTask      uint64 // the task serving the monitor, which it will not cancel
 	blockedAfter time.Duration
 }
 
@@ -63,9 +97,10 @@ func WithBlockedAfter(d time.Duration) Option {
 	}
 }
 
-// WithToken sets the token that cancel requests must carry, as
-// "Authorization: Bearer TOKEN", when the monitor listens on a non-loopback
-// address. Without one, such a monitor refuses every cancel.
+// WithToken sets a token that every request must then carry, as
+// "Authorization: Bearer TOKEN" or, for the web page opened once as
+// /?token=TOKEN, in a same-site cookie. A monitor that listens beyond
+// loopback must have one; on loopback it is optional.
 func WithToken(token string) Option {
 	return func(c *config) error {
 		if token == "" {
@@ -76,10 +111,39 @@ func WithToken(token string) Option {
 	}
 }
 
-// exposedFor returns an option that records whether the handler will be
-// reachable beyond loopback, as Serve knows from its address.
-func exposedFor(addr string) Option {
-	return func(c *config) error { c.exposed = !isLoopback(addr); return nil }
+// WithAllowedHosts adds host names (without port) that requests may name
+// in their Host header, besides loopback names and the address the monitor
+// listens on: for a monitor behind a proxy or reached by a DNS name. With
+// Handler, giving it turns the Host check on.
+func WithAllowedHosts(hosts ...string) Option {
+	return func(c *config) error {
+		for _, h := range hosts {
+			if h == "" || strings.ContainsAny(h, ":/ ") {
+				return fmt.Errorf("%w: allowed host %q; want a host name without port", loom.ErrInvalidArgument, h)
+			}
+		}
+		c.allowedHosts = append(c.allowedHosts, hosts...)
+		c.checkHost = true
+		return nil
+	}
+}
+
+// listenOn records the address the monitor listens on, as Serve knows it:
+// whether it is reachable beyond loopback, and its host, which requests
+// may name.
+func listenOn(addr string) Option {
+	return func(c *config) error {
+		c.exposed = !isLoopback(addr)
+		c.checkHost = true
+		c.boundHost, _, _ = net.SplitHostPort(addr)
+		return nil
+	}
+}
+
+// servedBy records the task that serves the monitor, which it refuses to
+// cancel.
+func servedBy(id uint64) Option {
+	return func(c *config) error { c.ownTask = id; return nil }
 }
 
 func isLoopback(addr string) bool {
@@ -94,10 +158,15 @@ func isLoopback(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// Serve runs the monitor on addr (DefaultAddr if empty) until ctx ends. It
-// refuses to cancel tasks from a non-loopback address unless WithToken was
-// given. The listening address is logged by the caller; Serve returns the
-// listener's error, or nil once ctx ended and the server shut down.
+// Serve runs the monitor on addr (DefaultAddr if empty) until ctx ends.
+// On a loopback address it answers only requests whose Host header names
+// loopback or that address (or WithAllowedHosts), which defeats DNS
+// rebinding; beyond loopback it refuses to start without WithToken
+// (ErrNeedToken), and then every request needs the token. Cancel requests
+// must carry ActionHeader, and cross-origin ones are refused. The server
+// uses ReadHeaderTimeout and IdleTimeout, and on ctx's end waits up to
+// ShutdownTimeout for requests in flight. Serve returns the listener's
+// error, or nil once ctx ended and the server shut down.
 func Serve(ctx context.Context, addr string, opts ...Option) error {
 	if ctx == nil {
 		return fmt.Errorf("monitor.Serve: %w: nil context", loom.ErrInvalidArgument)
@@ -113,21 +182,29 @@ func Serve(ctx context.Context, addr string, opts ...Option) error {
 }
 
 // ServeListener is Serve on a listener the caller opened (for example on
-// port 0, to learn the port).
+// port 0, to learn the port). It closes ln when it returns.
 func ServeListener(ctx context.Context, ln net.Listener, opts ...Option) error {
-	h, err := newHandler(append([]Option{exposedFor(ln.Addr().String())}, opts...))
+	if ctx == nil {
+		ln.Close()
+		return fmt.Errorf("monitor.ServeListener: %w: nil context", loom.ErrInvalidArgument)
+	}
+	addr := ln.Addr().String()
+	h, err := newHandler(append([]Option{listenOn(addr), servedBy(loom.TaskID(ctx))}, opts...))
+	if err == nil && h.cfg.exposed && h.cfg.token == "" {
+		err = fmt.Errorf("monitor.ServeListener on %s: %w", addr, ErrNeedToken)
+	}
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: ReadHeaderTimeout, IdleTimeout: IdleTimeout}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
 		defer cancel()
 		_ = srv.Shutdown(sctx)
 		<-errc
@@ -136,16 +213,19 @@ func ServeListener(ctx context.Context, ln net.Listener, opts ...Option) error {
 }
 
 // Handler returns the monitor as an http.Handler, to mount in a server of
-// your own: it then treats every client as local, so guard it yourself or
-// give WithToken (which then is required for cancel).
+// your own. It does not know where that server listens, so it checks the
+// Host header only if WithAllowedHosts is given, and requires a token only
+// if WithToken is: guard it yourself otherwise. Cancel requests must carry
+// ActionHeader and are refused cross-origin, as with Serve.
 func Handler(opts ...Option) (http.Handler, error) {
 	return newHandler(opts)
 }
 
 type handler struct {
-	cfg  config
-	mux  *http.ServeMux
-	prom *prometheus.Registry
+	cfg     config
+	mux     *http.ServeMux
+	guarded http.Handler // mux behind the cross-origin check
+	prom    *prometheus.Registry
 }
 
 func newHandler(opts []Option) (*handler, error) {
@@ -178,10 +258,73 @@ func newHandler(opts []Option) (*handler, error) {
 	m.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	m.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	m.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	h.guarded = http.NewCrossOriginProtection().Handler(m)
 	return h, nil
 }
 
-func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+// ServeHTTP checks the Host header and the token, then serves the request;
+// requests that change state are refused cross-origin (net/http's
+// CrossOriginProtection) and without ActionHeader.
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.cfg.checkHost && !h.hostAllowed(r.Host) {
+		writeError(w, http.StatusForbidden, fmt.Errorf("%w: host %q is not this monitor's; a page on another site may be trying to reach it through DNS rebinding (WithAllowedHosts adds names)", ErrForbidden, r.Host))
+		return
+	}
+	if h.cfg.token != "" {
+		if r.Method == http.MethodGet && r.URL.Path == "/" && r.URL.Query().Has("token") && h.tokenIs(r.URL.Query().Get("token")) {
+			http.SetCookie(w, &http.Cookie{Name: tokenCookie, Value: h.cfg.token, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
+			http.Redirect(w, r, "/", http.StatusSeeOther)
+			return
+		}
+		if !h.carriesToken(r) {
+			writeError(w, http.StatusForbidden, fmt.Errorf("%w: missing or wrong token (send Authorization: Bearer TOKEN, or open the page once as /?token=TOKEN)", ErrForbidden))
+			return
+		}
+	}
+	h.guarded.ServeHTTP(w, r)
+}
+
+// hostAllowed reports whether a Host header names this monitor: a
+// loopback name or address, the address it listens on, or an allowed host.
+func (h *handler) hostAllowed(hostport string) bool {
+	host := hostport
+	if hh, _, err := net.SplitHostPort(hostport); err == nil {
+		host = hh
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if host == "" {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+		return true
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return true
+	}
+	if h.cfg.boundHost != "" && host == strings.Trim(h.cfg.boundHost, "[]") {
+		return true
+	}
+	for _, a := range h.cfg.allowedHosts {
+		if strings.EqualFold(host, a) {
+			return true
+		}
+	}
+	return false
+}
+
+func (h *handler) tokenIs(got string) bool {
+	return subtle.ConstantTimeCompare([]byte(got), []byte(h.cfg.token)) == 1
+}
+
+// carriesToken reports whether r has the token, as a bearer token or in
+// the page's cookie.
+func (h *handler) carriesToken(r *http.Request) bool {
+	if got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && h.tokenIs(got) {
+		return true
+	}
+	c, err := r.Cookie(tokenCookie)
+	return err == nil && h.tokenIs(c.Value)
+}
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
@@ -347,8 +490,8 @@ func stacksLabelled(label string) string {
 }
 
 func (h *handler) cancel(w http.ResponseWriter, r *http.Request) {
-	if err := h.authorize(r); err != nil {
-		writeError(w, http.StatusForbidden, err)
+	if r.Header.Get(ActionHeader) == "" {
+		writeError(w, http.StatusForbidden, fmt.Errorf("%w: a cancel request must carry the %s header (a page of another site cannot add it)", ErrCancelRefused, ActionHeader))
 		return
 	}
 	n, ok := liveTask(w, r)
@@ -356,27 +499,15 @@ func (h *handler) cancel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := n.Info.ID
+	if id != 0 && id == h.cfg.ownTask {
+		writeError(w, http.StatusConflict, fmt.Errorf("%w: task %d serves this monitor; cancelling it would shut the monitor down (stop the program instead)", ErrCancelRefused, id))
+		return
+	}
 	if !n.Cancel(fmt.Errorf("cancelled from the monitor by %s", r.RemoteAddr)) {
 		writeError(w, http.StatusConflict, fmt.Errorf("monitor: task %d has no context of its own to cancel (a group member: cancel its group)", id))
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"cancelled": id})
-}
-
-// authorize applies the cancel rule: a monitor reachable beyond loopback
-// needs a token, and the request must carry it.
-func (h *handler) authorize(r *http.Request) error {
-	if h.cfg.token == "" {
-		if h.cfg.exposed {
-			return fmt.Errorf("%w: the monitor listens on a non-loopback address and has no token (start it with a token to allow cancel)", ErrCancelRefused)
-		}
-		return nil
-	}
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(h.cfg.token)) != 1 {
-		return fmt.Errorf("%w: missing or wrong token", ErrCancelRefused)
-	}
-	return nil
 }
 
 func (h *handler) resources(w http.ResponseWriter, r *http.Request) {

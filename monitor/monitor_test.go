@@ -43,6 +43,7 @@ func get(t *testing.T, url string, v any) int {
 func post(t *testing.T, url, token string) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest("POST", url, nil)
+	req.Header.Set(ActionHeader, "cancel")
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
@@ -153,28 +154,80 @@ func TestAPIShowsAndCancelsTasks(t *testing.T) {
 }
 
 // A monitor reachable beyond loopback cancels only with its token.
-func TestCancelNeedsATokenBeyondLoopback(t *testing.T) {
+// wideListener is a loopback listener that reports a wildcard address, so
+// that ServeListener treats it as reachable beyond loopback while the test
+// still listens on loopback only.
+type wideListener struct{ net.Listener }
+
+func (w wideListener) Addr() net.Addr {
+	a := *w.Listener.Addr().(*net.TCPAddr)
+	a.IP = net.IPv4zero
+	return &a
+}
+
+func do(t *testing.T, req *http.Request) (int, string) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// Beyond loopback the monitor needs a token, for everything: stacks,
+// profiles and the command line included (issue 13 item 10).
+func TestBeyondLoopbackEverythingNeedsTheToken(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ServeListener(context.Background(), wideListener{ln}); !errors.Is(err, ErrNeedToken) {
+		t.Fatalf("ServeListener beyond loopback without a token: %v, want ErrNeedToken", err)
+	}
+
 	ctx := context.Background()
 	task := loom.Go(ctx, "sleeper", func(ctx context.Context) (int, error) { <-ctx.Done(); return 0, ctx.Err() })
 	defer task.Cancel(nil)
-	url := fmt.Sprintf("/api/tasks/%d/cancel", task.ID())
-
-	exposed, _ := newHandler([]Option{exposedFor("0.0.0.0:9190")})
-	srv := httptest.NewServer(exposed)
+	h, _ := newHandler([]Option{listenOn("0.0.0.0:9190"), WithToken("s3cret")})
+	srv := httptest.NewServer(h)
 	defer srv.Close()
-	code, body := post(t, srv.URL+url, "")
-	if code != 403 || !strings.Contains(body, "no token") {
-		t.Fatalf("exposed, no token: %d %s", code, body)
+	for _, path := range []string{"/", "/api/snapshot", "/metrics", "/debug/pprof/cmdline", "/debug/pprof/goroutine?debug=2", fmt.Sprintf("/api/tasks/%d/stack", task.ID())} {
+		req, _ := http.NewRequest("GET", srv.URL+path, nil)
+		if code, body := do(t, req); code != 403 || !strings.Contains(body, "token") {
+			t.Errorf("GET %s without the token: %d %.80s", path, code, body)
+		}
+		req.Header.Set("Authorization", "Bearer wrong")
+		if code, _ := do(t, req); code != 403 {
+			t.Errorf("GET %s with a wrong token: %d", path, code)
+		}
+		req.Header.Set("Authorization", "Bearer s3cret")
+		if code, _ := do(t, req); code != 200 {
+			t.Errorf("GET %s with the token: %d", path, code)
+		}
 	}
-
-	withToken, _ := newHandler([]Option{exposedFor("0.0.0.0:9190"), WithToken("s3cret")})
-	srv2 := httptest.NewServer(withToken)
-	defer srv2.Close()
-	if code, body := post(t, srv2.URL+url, "wrong"); code != 403 || !strings.Contains(body, "wrong token") {
-		t.Fatalf("wrong token: %d %s", code, body)
+	// The page, opened once with ?token=, gets a same-site cookie.
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Get(srv.URL + "/?token=s3cret")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if code, body := post(t, srv2.URL+url, "s3cret"); code != 200 {
-		t.Fatalf("right token: %d %s", code, body)
+	resp.Body.Close()
+	cookies := resp.Cookies()
+	if resp.StatusCode != http.StatusSeeOther || len(cookies) != 1 || cookies[0].SameSite != http.SameSiteStrictMode || !cookies[0].HttpOnly {
+		t.Fatalf("/?token=: %d %v", resp.StatusCode, cookies)
+	}
+	req, _ := http.NewRequest("GET", srv.URL+"/api/snapshot", nil)
+	req.AddCookie(cookies[0])
+	if code, _ := do(t, req); code != 200 {
+		t.Fatalf("snapshot with the page's cookie: %d", code)
+	}
+	req, _ = http.NewRequest("POST", fmt.Sprintf("%s/api/tasks/%d/cancel", srv.URL, task.ID()), nil)
+	req.Header.Set("Authorization", "Bearer s3cret")
+	req.Header.Set(ActionHeader, "cancel")
+	if code, body := do(t, req); code != 200 {
+		t.Fatalf("cancel with the token: %d %s", code, body)
 	}
 	if _, err := task.Wait(ctx); err == nil {
 		t.Fatal("the task was not cancelled")
@@ -182,8 +235,91 @@ func TestCancelNeedsATokenBeyondLoopback(t *testing.T) {
 	if _, err := Handler(WithToken("")); !errors.Is(err, loom.ErrInvalidArgument) {
 		t.Fatal(err)
 	}
+	if _, err := Handler(WithAllowedHosts("host:80")); !errors.Is(err, loom.ErrInvalidArgument) {
+		t.Fatal(err)
+	}
 	if !isLoopback("127.0.0.1:1") || !isLoopback("[::1]:1") || !isLoopback("localhost:1") || isLoopback(":9190") || isLoopback("10.0.0.1:1") {
 		t.Fatal("isLoopback")
+	}
+}
+
+// On loopback, a foreign Host header is refused (DNS rebinding), and a
+// state change needs ActionHeader and a same-origin request (CSRF; issue
+// 13 item 9): a cross-site form post with text/plain cannot cancel.
+func TestLoopbackRefusesRebindingAndCrossSiteRequests(t *testing.T) {
+	base := serve(t)
+	ctx := context.Background()
+	task := loom.Go(ctx, "victim", func(ctx context.Context) (int, error) { <-ctx.Done(); return 0, ctx.Err() })
+	defer task.Cancel(nil)
+	cancelURL := fmt.Sprintf("%s/api/tasks/%d/cancel", base, task.ID())
+
+	req, _ := http.NewRequest("GET", base+"/api/snapshot", nil)
+	req.Host = "evil.example:9190"
+	if code, body := do(t, req); code != 403 || !strings.Contains(body, "rebinding") {
+		t.Fatalf("snapshot with a foreign Host: %d %.100s", code, body)
+	}
+	for _, host := range []string{"localhost:9190", "127.0.0.1", "[::1]:9190", strings.TrimPrefix(base, "http://")} {
+		req, _ := http.NewRequest("GET", base+"/api/snapshot", nil)
+		req.Host = host
+		if code, _ := do(t, req); code != 200 {
+			t.Fatalf("snapshot with Host %q: %d", host, code)
+		}
+	}
+
+	for _, tc := range []struct {
+		name    string
+		headers map[string]string
+	}{
+		{"cross-site form", map[string]string{"Origin": "http://evil.example", "Content-Type": "text/plain", "Sec-Fetch-Site": "cross-site"}},
+		{"cross-site with the header", map[string]string{"Origin": "http://evil.example", ActionHeader: "cancel"}},
+		{"simple same-site request without the header", map[string]string{"Content-Type": "text/plain"}},
+	} {
+		req, _ := http.NewRequest("POST", cancelURL, strings.NewReader("x"))
+		for k, v := range tc.headers {
+			req.Header.Set(k, v)
+		}
+		if code, _ := do(t, req); code != 403 {
+			t.Errorf("%s: %d, want 403", tc.name, code)
+		}
+	}
+	if task.State() != loom.Running {
+		t.Fatal("a refused request cancelled the task")
+	}
+	req, _ = http.NewRequest("POST", cancelURL, nil)
+	req.Header.Set(ActionHeader, "cancel")
+	if code, body := do(t, req); code != 200 {
+		t.Fatalf("cancel with the header: %d %s", code, body)
+	}
+	if _, err := task.Wait(ctx); err == nil {
+		t.Fatal("the task was not cancelled")
+	}
+}
+
+// The monitor refuses to cancel the task that serves it (issue 13 item 11).
+func TestMonitorWillNotCancelItself(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	served := loom.Go(ctx, "monitor", func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, ServeListener(ctx, ln)
+	})
+	defer func() {
+		stop()
+		if _, err := served.Wait(context.Background()); err != nil {
+			t.Error(err)
+		}
+		http.DefaultClient.CloseIdleConnections()
+	}()
+	base := "http://" + ln.Addr().String()
+	req, _ := http.NewRequest("POST", fmt.Sprintf("%s/api/tasks/%d/cancel", base, served.ID()), nil)
+	req.Header.Set(ActionHeader, "cancel")
+	if code, body := do(t, req); code != 409 || !strings.Contains(body, "serves this monitor") {
+		t.Fatalf("cancel the monitor's own task: %d %s", code, body)
+	}
+	if code := get(t, base+"/api/snapshot", nil); code != 200 {
+		t.Fatalf("the monitor stopped answering: %d", code)
 	}
 }
 

@@ -55,7 +55,7 @@ Ctrl-C, so that you can look around (loom top ADDR).`,
 	cmd.Flags().IntVar(&c.urls, "urls", 400, "how many URLs to fetch")
 	cmd.Flags().IntVar(&c.concurrency, "concurrency", 32, "requests in flight at most")
 	cmd.Flags().DurationVar(&c.timeout, "timeout", 200*time.Millisecond, "timeout per request")
-	cmd.Flags().StringVar(&c.monitor, "monitor", "127.0.0.1:0", "address of the monitor")
+	cmd.Flags().StringVar(&c.monitor, "monitor", "127.0.0.1:0", "address of the monitor (beyond loopback it needs LOOM_MONITOR_TOKEN)")
 	cmd.Flags().BoolVar(&c.hold, "hold", false, "keep the server and the monitor up after the run, until Ctrl-C")
 	cmd.Flags().BoolVar(&c.progress, "progress", isTerminal(os.Stdout), "show a live progress bar (default: on a terminal)")
 	return cmd
@@ -151,8 +151,16 @@ func runDemo(ctx context.Context, out io.Writer, c demoConfig) error {
 }
 
 // startMonitor serves the monitor on addr as a task of its own, and returns
-// the function that stops it and the address it listens on.
+// the function that stops it and the address it listens on. The token, for
+// an address beyond loopback, comes from LOOM_MONITOR_TOKEN, so that it
+// does not show in the process's command line.
 func startMonitor(ctx context.Context, out io.Writer, addr string) (func(), string, error) {
+	var opts []monitor.Option
+	if token := os.Getenv("LOOM_MONITOR_TOKEN"); token != "" {
+		opts = append(opts, monitor.WithToken(token))
+	} else if host, _, err := net.SplitHostPort(addr); err == nil && !isLoopbackHost(host) {
+		return nil, "", fmt.Errorf("monitor on %s, beyond loopback: set LOOM_MONITOR_TOKEN (%w)", addr, monitor.ErrNeedToken)
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, "", fmt.Errorf("monitor: %w", err)
@@ -161,7 +169,7 @@ func startMonitor(ctx context.Context, out io.Writer, addr string) (func(), stri
 	fmt.Fprintf(out, "monitor: http://%s   (loom top %s)\n", bound, bound)
 	mctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	task := loom.Go(mctx, "monitor", func(ctx context.Context) (struct{}, error) {
-		return struct{}{}, monitor.ServeListener(ctx, ln)
+		return struct{}{}, monitor.ServeListener(ctx, ln, opts...)
 	})
 	return func() {
 		cancel()
@@ -169,4 +177,10 @@ func startMonitor(ctx context.Context, out io.Writer, addr string) (func(), stri
 			fmt.Fprintln(out, "monitor:", err)
 		}
 	}, bound, nil
+}
+
+// isLoopbackHost reports whether host is localhost or a loopback address.
+func isLoopbackHost(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "localhost" || ip != nil && ip.IsLoopback()
 }

@@ -54,7 +54,7 @@ until Ctrl-C.`,
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on")
 	cmd.Flags().IntVar(&loops, "loops", 0, "event loops (0: one per core)")
 	cmd.Flags().StringArrayVar(&rules, "rule", nil, "fault injection: /PREFIX=latency:DURATION,fail:RATE (repeatable)")
-	cmd.Flags().StringVar(&monitorAddr, "monitor", "", "serve the monitor on this address too")
+	cmd.Flags().StringVar(&monitorAddr, "monitor", "", "serve the monitor on this address too (beyond loopback it needs LOOM_MONITOR_TOKEN)")
 	cmd.Flags().DurationVar(&idle, "idle-timeout", 2*time.Minute, "close a connection quiet for this long (0: never)")
 	cmd.Flags().DurationVar(&head, "head-timeout", 10*time.Second, "close a connection whose request head takes longer (0: no limit)")
 	cmd.Flags().DurationVar(&write, "write-timeout", 10*time.Second, "close a connection whose peer leaves its answers unread this long (0: never)")

@@ -70,7 +70,7 @@ stack, c cancel the selected task (asks first), esc back, q quit.`,
 	cmd.Flags().BoolVar(&once, "once", false, "print one snapshot and exit")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "with --once, print the snapshot as JSON")
 	cmd.Flags().DurationVar(&interval, "interval", time.Second, "refresh interval")
-	cmd.Flags().StringVar(&token, "token", "", "token for cancel, when the monitor listens beyond loopback")
+	cmd.Flags().StringVar(&token, "token", "", "the monitor's token (required when it listens beyond loopback)")
 	return cmd
 }
 
@@ -83,9 +83,18 @@ type topClient struct {
 	http  *http.Client
 }
 
+// request makes a request to the monitor, with the token if there is one.
+func (c *topClient) request(ctx context.Context, method, path string) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, nil)
+	if err == nil && c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	return req, err
+}
+
 func (c *topClient) snapshot(ctx context.Context) (monitor.Snapshot, error) {
 	var snap monitor.Snapshot
-	req, err := http.NewRequestWithContext(ctx, "GET", c.base+"/api/snapshot", nil)
+	req, err := c.request(ctx, "GET", "/api/snapshot")
 	if err != nil {
 		return snap, err
 	}
@@ -101,7 +110,10 @@ func (c *topClient) snapshot(ctx context.Context) (monitor.Snapshot, error) {
 }
 
 func (c *topClient) stack(ctx context.Context, id uint64) (string, error) {
-	req, _ := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("%s/api/tasks/%d/stack", c.base, id), nil)
+	req, err := c.request(ctx, "GET", fmt.Sprintf("/api/tasks/%d/stack", id))
+	if err != nil {
+		return "", err
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return "", err
@@ -112,10 +124,11 @@ func (c *topClient) stack(ctx context.Context, id uint64) (string, error) {
 }
 
 func (c *topClient) cancel(ctx context.Context, id uint64) error {
-	req, _ := http.NewRequestWithContext(ctx, "POST", fmt.Sprintf("%s/api/tasks/%d/cancel", c.base, id), nil)
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
+	req, err := c.request(ctx, "POST", fmt.Sprintf("/api/tasks/%d/cancel", id))
+	if err != nil {
+		return err
 	}
+	req.Header.Set(monitor.ActionHeader, "cancel")
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return err

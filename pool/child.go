@@ -123,6 +123,11 @@ func serveChild() int {
 		fmt.Fprintln(os.Stderr, "pool: child started without its pipes")
 		return 3
 	}
+	// The pipes are the parent's line to this child alone: a program that
+	// a function starts must not inherit them, or the parent would not see
+	// this child die until that program exits.
+	closeOnExec(in.Fd())
+	closeOnExec(out.Fd())
 	if v, err := strconv.ParseInt(os.Getenv(envMemLimit), 10, 64); err == nil && v > 0 {
 		// The parent kills the child above the limit; the collector works
 		// to stay below it first.

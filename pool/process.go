@@ -46,6 +46,10 @@ func (e *RemoteError) Error() string {
 // helloTimeout bounds how long a new child may take to say hello.
 const helloTimeout = 10 * time.Second
 
+// waitDelay bounds how long reaping a child that has exited waits for its
+// stderr to close: a program the child started may hold it open.
+const waitDelay = time.Second
+
 // ProcessPool runs registered Go functions in child processes of the same
 // binary, so that work which runs away can be killed: cancelling a task,
 // or its deadline passing, kills the child running it, and the next task
@@ -55,6 +59,14 @@ const helloTimeout = 10 * time.Second
 // Tasks queue as in a Pool (priorities, deadlines, a bounded queue, Close)
 // and come back as *loom.Task. Each child runs one task at a time; children
 // start on demand. The program must call ServeChild first thing in main.
+//
+// Each child runs in a process group of its own (on Unix), and killing a
+// child kills its group, so programs that a function started go with it;
+// the child's pipes to the parent are close-on-exec, so those programs do
+// not hold them. A child found dead before a task reaches it (it died while
+// idle) is replaced and the task goes to the new one: only a task the child
+// had taken fails with ErrWorkerDied. Reaping a dead child waits at most a
+// second for its stderr, which a program it started may still hold.
 type ProcessPool struct {
 	pool     *Pool
 	exe      string
@@ -128,21 +140,39 @@ func Run[A, R any](ctx context.Context, pp *ProcessPool, f *Func[A, R], arg A, o
 	}, opts...)
 }
 
-// call runs one request on a child, starting one if the slot is empty.
+// call runs one request on a child, starting one if the slot is empty or
+// its child has died while idle.
 func (pp *ProcessPool) call(ctx context.Context, name string, arg []byte) ([]byte, error) {
 	c := <-pp.children // a slot is always free: the pool runs at most one call per slot
 	defer func() { pp.children <- c }()
-	if c == nil {
-		var err error
-		if c, err = pp.spawn(); err != nil {
-			return nil, err
-		}
-	}
 	req := request{Func: name, Arg: arg}
 	if dl, ok := ctx.Deadline(); ok {
 		req.Deadline = dl
 	}
-	out, err := c.roundTrip(ctx, pp.memLimit, &req)
+	var out []byte
+	var err error
+	for attempt := 0; ; attempt++ {
+		if c != nil && c.dead() {
+			// It died while idle (killed from outside, say): this task
+			// was never its, so it goes to a fresh child.
+			c.kill()
+			c = nil
+		}
+		if c == nil {
+			if c, err = pp.spawn(); err != nil {
+				return nil, err
+			}
+		}
+		var sent bool
+		out, sent, err = c.roundTrip(ctx, pp.memLimit, &req)
+		if sent || attempt == 1 {
+			break
+		}
+		// The request never reached the child, which was dead: once more
+		// on a fresh one.
+		c.kill()
+		c = nil
+	}
 	switch {
 	case c.broken:
 		c.kill()
@@ -222,6 +252,8 @@ func (pp *ProcessPool) spawn() (*child, error) {
 	c.cmd.ExtraFiles = []*os.File{reqR, respW}
 	c.cmd.Stdout = os.Stdout
 	c.cmd.Stderr = c.stderr
+	c.cmd.WaitDelay = waitDelay
+	ownGroup(c.cmd)
 	err = c.cmd.Start()
 	reqR.Close()
 	respW.Close()
@@ -238,7 +270,7 @@ func (pp *ProcessPool) spawn() (*child, error) {
 
 	// A child that does not call ServeChild runs the program's main
 	// instead and never says hello: kill it rather than wait for ever.
-	timer := time.AfterFunc(helloTimeout, func() { _ = c.cmd.Process.Kill() })
+	timer := time.AfterFunc(helloTimeout, func() { killGroup(c.cmd) })
 	var h hello
 	err = c.dec.Decode(&h)
 	timer.Stop()
@@ -250,14 +282,37 @@ func (pp *ProcessPool) spawn() (*child, error) {
 	return c, nil
 }
 
+// dead reports whether the child has exited.
+func (c *child) dead() bool {
+	select {
+	case <-c.exited:
+		return true
+	default:
+		return false
+	}
+}
+
 // roundTrip sends req and waits for the response, the child's death, the
-// memory limit or ctx; in the last two cases it kills the child.
-func (c *child) roundTrip(ctx context.Context, memLimit int64, req *request) ([]byte, error) {
+// memory limit or ctx; in the last two cases it kills the child. sent is
+// false if the request could not be written to the child at all (it had
+// died): then the function did not run.
+func (c *child) roundTrip(ctx context.Context, memLimit int64, req *request) (out []byte, sent bool, err error) {
 	c.tasks++
 	if err := c.enc.Encode(req); err != nil {
 		c.broken = true
-		return nil, c.died(req.Func, err)
+		return nil, false, c.died(req.Func, err)
 	}
+	out, err = c.await(ctx, memLimit, req)
+	if c.broken && errors.Is(err, ErrWorkerDied) && unread(c.in) > 0 {
+		// The child died with the request still in its pipe: it never
+		// read it, so the function did not run.
+		return nil, false, err
+	}
+	return out, true, err
+}
+
+// await waits for the response to req.
+func (c *child) await(ctx context.Context, memLimit int64, req *request) ([]byte, error) {
 	type result struct {
 		resp response
 		err  error
@@ -314,9 +369,10 @@ func (c *child) died(fn string, ioErr error) error {
 	return fmt.Errorf("%w: pid %d running %s: %v%s", ErrWorkerDied, c.cmd.Process.Pid, fn, c.cmd.ProcessState, c.stderr.suffix())
 }
 
-// kill kills the child and reaps it.
+// kill kills the child and what it started (its process group), and reaps
+// it.
 func (c *child) kill() {
-	_ = c.cmd.Process.Kill()
+	killGroup(c.cmd)
 	<-c.exited
 	c.in.Close()
 	c.out.Close()
@@ -331,7 +387,7 @@ func (c *child) retire(grace time.Duration) {
 	select {
 	case <-c.exited:
 	case <-t.C:
-		_ = c.cmd.Process.Kill()
+		killGroup(c.cmd)
 		<-c.exited
 	}
 	c.out.Close()

@@ -3,6 +3,8 @@ package pool
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os/exec"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -27,6 +29,22 @@ var (
 	// ignores its context and never returns.
 	spin = Register("spin", func(_ context.Context, pidFile string) (int, error) {
 		if err := os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
+			return 0, err
+		}
+		for {
+			time.Sleep(time.Millisecond)
+		}
+	})
+	// family starts a program that outlives it unless killed (sleep, with
+	// the child's stderr, as a careless function would start it), writes
+	// "child-pid program-pid" to the file it is given, then runs away.
+	family = Register("family", func(_ context.Context, pidFile string) (int, error) {
+		cmd := exec.Command("sleep", "60")
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			return 0, err
+		}
+		if err := os.WriteFile(pidFile, []byte(fmt.Sprintf("%d %d", os.Getpid(), cmd.Process.Pid)), 0o600); err != nil {
 			return 0, err
 		}
 		for {
@@ -180,6 +198,134 @@ func TestProcessPoolCancelKillsTheChild(t *testing.T) {
 	cancel(cause)
 	if _, err := task.Wait(context.Background()); !errors.Is(err, cause) {
 		t.Fatalf("cancelled task: %v", err)
+	}
+}
+
+// familyOf waits until a family task has written its pids.
+func familyOf(t *testing.T, file string) (child, program int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if b, err := os.ReadFile(file); err == nil {
+			if n, _ := fmt.Sscanf(string(b), "%d %d", &child, &program); n == 2 {
+				return child, program
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatal("the family task never started")
+	return 0, 0
+}
+
+// gone waits up to five seconds for pid to exit (a zombie counts: it has).
+func gone(pid int) bool {
+	for range 500 {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return true
+		}
+		if f := strings.Fields(string(stat)); len(f) > 2 && f[2] == "Z" {
+			return true
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return false
+}
+
+// A program that a task starts inherits none of the child's pipes, a child
+// SIGKILLed from outside is noticed although that program still runs, and
+// killing a child kills what it started (issue 13 item 12: the pipes
+// leaked into the program, the death was noticed only when the program
+// exited, and cancel left the program running).
+func TestProcessPoolChildsProgramsLeaveWithIt(t *testing.T) {
+	t.Run("killed from outside", func(t *testing.T) {
+		ctx := context.Background()
+		pp := NewProcessPool(WithSize(1))
+		defer closeProcessPool(t, pp)
+		file := filepath.Join(t.TempDir(), "pids")
+		task, _ := Run(ctx, pp, family, file)
+		child, program := familyOf(t, file)
+		defer syscall.Kill(program, syscall.SIGKILL)
+		// The child's pipes to the parent are its descriptors 3 and 4;
+		// the program must hold neither (it may hold what the test
+		// binary itself inherited).
+		pipes := map[string]bool{}
+		for _, fd := range []int{childRequestFD, childResponseFD} {
+			target, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%d", child, fd))
+			if err != nil || !strings.HasPrefix(target, "pipe:") {
+				t.Fatalf("child descriptor %d: %q %v", fd, target, err)
+			}
+			pipes[target] = true
+		}
+		fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", program))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, fd := range fds {
+			if target, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", program, fd.Name())); pipes[target] {
+				t.Errorf("the program a task started inherited the child's pipe %s as descriptor %s", target, fd.Name())
+			}
+		}
+		if err := syscall.Kill(child, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		wctx, cancel := context.WithTimeout(ctx, 20*time.Second) // the program lives 60 s
+		defer cancel()
+		if _, err := task.Wait(wctx); !errors.Is(err, ErrWorkerDied) {
+			t.Fatalf("task of a child killed while its program runs: %v", err)
+		}
+		if !gone(program) {
+			t.Fatalf("the program %d of a dead child is still running", program)
+		}
+	})
+	t.Run("cancelled", func(t *testing.T) {
+		pp := NewProcessPool(WithSize(1))
+		defer closeProcessPool(t, pp)
+		ctx, cancel := context.WithCancel(context.Background())
+		file := filepath.Join(t.TempDir(), "pids")
+		task, _ := Run(ctx, pp, family, file)
+		child, program := familyOf(t, file)
+		defer syscall.Kill(program, syscall.SIGKILL)
+		cancel()
+		if _, err := task.Wait(context.Background()); !errors.Is(err, context.Canceled) {
+			t.Fatalf("cancelled task: %v", err)
+		}
+		if !gone(child) || !gone(program) {
+			t.Fatalf("after cancel: child %d gone %v, its program %d gone %v", child, gone(child), program, gone(program))
+		}
+	})
+}
+
+// A child that dies while idle does not fail the next task, which never
+// ran on it: that task goes to a fresh child (issue 13 item 13), whether
+// the pool has reaped the dead child yet (it then sees it has exited) or
+// not (the request then finds the child's pipe closed).
+func TestProcessPoolIdleChildDeathFailsNoTask(t *testing.T) {
+	ctx := context.Background()
+	pp := NewProcessPool(WithSize(1))
+	defer closeProcessPool(t, pp)
+	for _, reaped := range []bool{false, true} {
+		task, _ := Run(ctx, pp, getPid, struct{}{})
+		pid, err := task.Wait(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		if !gone(pid) {
+			t.Fatal("the killed child did not exit")
+		}
+		if reaped {
+			time.Sleep(100 * time.Millisecond) // the pool's reaper has run
+		}
+		next, _ := Run(ctx, pp, square, 7)
+		if v, err := next.Wait(ctx); v != 49 || err != nil {
+			t.Fatalf("task after an idle child died (reaped %v): %d, %v", reaped, v, err)
+		}
+	}
+	if m := pp.Metrics(); m.Failed != 0 {
+		t.Fatalf("%d tasks failed", m.Failed)
 	}
 }
 

@@ -23,8 +23,10 @@ its title and link count on a CPU pool; and writes one JSON line per URL.
 
 With --out FILE the run is resumable: the URLs already in FILE are skipped,
 so a run killed midway and started again neither loses nor repeats a URL.
-A bad URL, an unreachable host or a body over --max-body gets an error line
-and the run goes on.`,
+A bad URL, a URL line over 64 KiB, an unreachable host, a body over
+--max-body or a Retry-After longer than --max-retry-wait gets an error line
+and the run goes on. --deadline ends the whole run: the URLs not done get
+no line, so a run with --out resumes them.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch {
@@ -32,6 +34,8 @@ and the run goes on.`,
 				return fmt.Errorf("--concurrency and --per-host must be at least 1")
 			case c.Timeout <= 0 || c.Retries < 0 || c.MaxBody < 1 || !(c.Rate >= 0):
 				return fmt.Errorf("--timeout and --max-body must be positive, --retries and --rate not negative")
+			case c.MaxRetryWait <= 0 || c.Deadline < 0:
+				return fmt.Errorf("--max-retry-wait must be positive, --deadline not negative (0: none)")
 			}
 			in := cmd.InOrStdin()
 			if len(args) == 1 && args[0] != "-" {
@@ -53,6 +57,8 @@ and the run goes on.`,
 	f.DurationVar(&c.Timeout, "timeout", 10*time.Second, "timeout per request")
 	f.IntVar(&c.Retries, "retries", 3, "retries per URL after the first attempt")
 	f.Int64Var(&c.MaxBody, "max-body", 10<<20, "largest body to accept, in bytes")
+	f.DurationVar(&c.MaxRetryWait, "max-retry-wait", fetcher.DefaultMaxRetryWait, "longest Retry-After to wait for; a longer one gets an error line")
+	f.DurationVar(&c.Deadline, "deadline", 0, "end the whole run after this long (0: no deadline); what is left resumes with --out")
 	f.StringVar(&c.Out, "out", "", "append results to this file and skip the URLs already in it (resume)")
 	f.BoolVar(&c.Progress, "progress", isTerminal(os.Stderr), "show a progress bar on standard error (default: when it is a terminal)")
 	return cmd

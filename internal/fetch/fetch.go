@@ -39,7 +39,26 @@ type Config struct {
 	MaxBody     int64         // largest body accepted, in bytes
 	Out         string        // results file to append to and resume from; "" for stdout
 	Progress    bool          // progress bar on stderr
+	// MaxRetryWait caps the wait a Retry-After header may ask for: a
+	// server asking for longer gets an error line for that URL instead of
+	// a wait. 0 means DefaultMaxRetryWait.
+	MaxRetryWait time.Duration
+	// Deadline, when set, ends the whole run after that long: URLs not
+	// done by then get no line (a later run with Out resumes them), and
+	// Run returns an error wrapping ErrDeadline that says how many.
+	Deadline time.Duration
 }
+
+// DefaultMaxRetryWait is MaxRetryWait's default.
+const DefaultMaxRetryWait = time.Minute
+
+// MaxURLBytes is the longest URL line read: a longer line gets an error
+// line (its URL cut to its first 100 bytes and "...") and the run goes on.
+const MaxURLBytes = 64 << 10
+
+// ErrDeadline is wrapped by Run's error when Config.Deadline ended the run
+// before every URL was done.
+var ErrDeadline = errors.New("fetch: the run's deadline passed")
 
 // Summary is what a run did.
 type Summary struct {
@@ -69,21 +88,59 @@ type page struct {
 	body []byte
 }
 
-// readURLs returns the distinct URLs of in, in order.
-func readURLs(in io.Reader) ([]string, error) {
-	var urls []string
+// readURLs returns the distinct URLs of in, in order. A line longer than
+// MaxURLBytes is not a URL: it comes back cut to its first 100 bytes and
+// "...", with its length in tooLong, so that it gets an error line (and a
+// resumed run recognises that line).
+func readURLs(in io.Reader) (urls []string, tooLong map[string]int, err error) {
 	seen := map[string]bool{}
-	sc := bufio.NewScanner(in)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		u := strings.TrimSpace(sc.Text())
-		if u == "" || strings.HasPrefix(u, "#") || seen[u] {
-			continue
+	r := bufio.NewReaderSize(in, 64<<10)
+	for {
+		line, n, err := readLine(r)
+		if n > MaxURLBytes {
+			u := strings.TrimSpace(string(line[:min(len(line), 100)])) + "..."
+			if tooLong == nil {
+				tooLong = map[string]int{}
+			}
+			if !seen[u] {
+				seen[u] = true
+				tooLong[u] = n
+				urls = append(urls, u)
+			}
+		} else if u := strings.TrimSpace(string(line)); u != "" && !strings.HasPrefix(u, "#") && !seen[u] {
+			seen[u] = true
+			urls = append(urls, u)
 		}
-		seen[u] = true
-		urls = append(urls, u)
+		if err == io.EOF {
+			return urls, tooLong, nil
+		}
+		if err != nil {
+			return urls, tooLong, err
+		}
 	}
-	return urls, sc.Err()
+}
+
+// readLine reads one line, without its newline, keeping at most
+// MaxURLBytes+1 of its bytes however long it is; n is its whole length.
+// err is io.EOF after the last line.
+func readLine(r *bufio.Reader) (line []byte, n int, err error) {
+	for {
+		chunk, err := r.ReadSlice('\n')
+		n += len(chunk)
+		if len(line) <= MaxURLBytes {
+			line = append(line, chunk[:min(len(chunk), MaxURLBytes+1-len(line))]...)
+		}
+		switch err {
+		case bufio.ErrBufferFull:
+			continue
+		case nil:
+			n--
+			line = bytes.TrimSuffix(line, []byte("\n"))
+			return line, n, nil
+		default:
+			return line, n, err
+		}
+	}
 }
 
 // resume reads the URLs already recorded in path, and cuts off a last line
@@ -154,9 +211,17 @@ var (
 // comments skipped) and writes one JSON Record per URL to c.Out, or to
 // stdout; a summary goes to stderr.
 func Run(ctx context.Context, in io.Reader, stdout, stderr io.Writer, c Config) (Summary, error) {
-	urls, err := readURLs(in)
+	urls, tooLong, err := readURLs(in)
 	if err != nil {
 		return Summary{}, fmt.Errorf("reading URLs: %w", err)
+	}
+	if c.MaxRetryWait <= 0 {
+		c.MaxRetryWait = DefaultMaxRetryWait
+	}
+	if c.Deadline > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, c.Deadline, fmt.Errorf("%w (--deadline %v)", ErrDeadline, c.Deadline))
+		defer cancel()
 	}
 	out := stdout
 	skipped := 0
@@ -210,6 +275,10 @@ func Run(ctx context.Context, in io.Reader, stdout, stderr io.Writer, c Config) 
 	fetchOne := func(ctx context.Context, raw string) (page, error) {
 		t0 := time.Now()
 		rec := Record{URL: raw}
+		if n, ok := tooLong[raw]; ok {
+			rec.Error = fmt.Sprintf("a URL line of %d bytes, over the %d-byte limit", n, MaxURLBytes)
+			return page{rec: rec}, nil
+		}
 		u, err := url.Parse(raw)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			rec.Error = fmt.Sprintf("bad URL %q: need an absolute http or https URL", raw)
@@ -239,6 +308,11 @@ func Run(ctx context.Context, in io.Reader, stdout, stderr io.Writer, c Config) 
 			if resp.StatusCode >= 400 {
 				err := error(statusError{resp.StatusCode})
 				if d, ok := policy.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
+					if d > c.MaxRetryWait {
+						// Waiting an hour, or until 2100, with
+						// nothing recorded is no answer: say so.
+						return struct{}{}, policy.Permanent(fmt.Errorf("%w, and Retry-After asks for %v, over --max-retry-wait %v", err, d.Round(time.Second), c.MaxRetryWait))
+					}
 					err = policy.RetryAfter(err, d)
 				}
 				if resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests {
@@ -341,6 +415,10 @@ func Run(ctx context.Context, in io.Reader, stdout, stderr io.Writer, c Config) 
 		fetched.Load(), failed.Load(), skipped, retried.Load(), attempts.Load(), guards.trips.Load(), bytesIn.Load(),
 		elapsed.Round(time.Millisecond), float64(fetched.Load()+failed.Load())/elapsed.Seconds())
 	_ = cpu.Close(context.WithoutCancel(ctx))
+	if cause := context.Cause(ctx); errors.Is(cause, ErrDeadline) {
+		left := int64(total) - fetched.Load() - failed.Load()
+		runErr = fmt.Errorf("%w: %d of %d URLs not done (run again with --out to resume them)", cause, left, total)
+	}
 	sum := Summary{Fetched: fetched.Load(), Failed: failed.Load(), TimedOut: timedOut.Load(), Refused: refused.Load(), Skipped: int64(skipped),
 		Retried: retried.Load(), Attempts: attempts.Load(), BreakerTrips: guards.trips.Load(), Bytes: bytesIn.Load(),
 		Elapsed: elapsed, CPU: cpu.Metrics()}

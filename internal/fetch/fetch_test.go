@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -40,6 +41,107 @@ func Example() {
 	// Output: 200 "alpha" 200 "beta" <nil>
 }
 
+// records runs Run over urls against the test server and returns its
+// records by URL and its error.
+func records(t *testing.T, urls string, c Config) (map[string]Record, error) {
+	t.Helper()
+	var out bytes.Buffer
+	_, err := Run(context.Background(), strings.NewReader(urls), &out, io.Discard, c)
+	recs := map[string]Record{}
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var r Record
+		if line != "" {
+			if err := json.Unmarshal([]byte(line), &r); err != nil {
+				t.Fatal(err)
+			}
+			recs[r.URL] = r
+		}
+	}
+	return recs, err
+}
+
+// A Retry-After beyond MaxRetryWait (an hour, or a date in 2100) gets an
+// error line at once instead of a wait with nothing recorded (issue 13
+// item 14).
+func TestRetryAfterIsCapped(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/hour":
+			w.Header().Set("Retry-After", "3600")
+		case "/2100":
+			w.Header().Set("Retry-After", "Fri, 01 Jan 2100 00:00:00 GMT")
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	done := make(chan struct{})
+	var recs map[string]Record
+	var err error
+	go func() {
+		defer close(done)
+		recs, err = records(t, srv.URL+"/hour\n"+srv.URL+"/2100\n", Config{Concurrency: 2, PerHost: 2, Timeout: time.Second, Retries: 3, MaxBody: 1 << 20})
+	}()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("the run is waiting for a Retry-After of an hour or more")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/hour", "/2100"} {
+		r := recs[srv.URL+path]
+		if r.Attempts != 1 || !strings.Contains(r.Error, "Retry-After asks for") || !strings.Contains(r.Error, "--max-retry-wait 1m0s") {
+			t.Errorf("%s: %+v", path, r)
+		}
+	}
+}
+
+// Deadline ends the run: what was done is recorded, the rest is not (so a
+// resumed run does it), and the error says how many were left.
+func TestDeadlineEndsTheRun(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hang" {
+			<-r.Context().Done()
+			return
+		}
+		fmt.Fprint(w, "<title>fast</title>")
+	}))
+	defer srv.Close()
+	out := filepath.Join(t.TempDir(), "out.jsonl")
+	urls := srv.URL + "/fast\n" + srv.URL + "/hang\n"
+	c := Config{Concurrency: 2, PerHost: 2, Timeout: time.Hour, MaxBody: 1 << 20, Out: out, Deadline: 300 * time.Millisecond}
+	_, err := Run(context.Background(), strings.NewReader(urls), io.Discard, io.Discard, c)
+	if !errors.Is(err, ErrDeadline) || !strings.Contains(err.Error(), "1 of 2 URLs not done") {
+		t.Fatalf("Run with a deadline: %v", err)
+	}
+	data, _ := os.ReadFile(out)
+	if !strings.Contains(string(data), "/fast") || strings.Contains(string(data), "/hang") {
+		t.Fatalf("results after the deadline:\n%s", data)
+	}
+}
+
+// A URL line over MaxURLBytes gets an error line and the run goes on
+// (issue 13 item 15: one line over 1 MiB aborted the run).
+func TestOverlongURLLineIsAnErrorLine(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "<title>ok</title>")
+	}))
+	defer srv.Close()
+	long := srv.URL + "/" + strings.Repeat("x", 2<<20)
+	recs, err := records(t, srv.URL+"/a\n"+long+"\n"+srv.URL+"/b\n", Config{Concurrency: 2, PerHost: 2, Timeout: time.Second, MaxBody: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if recs[srv.URL+"/a"].Title != "ok" || recs[srv.URL+"/b"].Title != "ok" {
+		t.Fatalf("the URLs around the long line: %+v", recs)
+	}
+	cut := long[:100] + "..."
+	if r := recs[cut]; !strings.Contains(r.Error, fmt.Sprintf("a URL line of %d bytes, over the %d-byte limit", len(long), MaxURLBytes)) {
+		t.Fatalf("the long line's record: %+v (records %d)", r, len(recs))
+	}
+}
+
 func TestBar(t *testing.T) {
 	if bar(5, 10, 10) != "[=====     ]" || bar(0, 0, 4) != "[====]" {
 		t.Fatal(bar(5, 10, 10))
@@ -53,9 +155,9 @@ func FuzzReadURLs(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		urls, err := readURLs(strings.NewReader(s))
-		if err != nil {
-			t.Fatal(err) // lines are far below the 1 MiB limit
+		urls, tooLong, err := readURLs(strings.NewReader(s))
+		if err != nil || (len(s) <= MaxURLBytes && tooLong != nil) {
+			t.Fatal(err, tooLong) // lines are far below the limit
 		}
 		// The model splits on newlines itself rather than scanning.
 		var want []string

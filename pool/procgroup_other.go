@@ -16,4 +16,3 @@ func killGroup(cmd *exec.Cmd) {
 
 // closeOnExec does nothing where descriptors are not inherited by number.
 func closeOnExec(uintptr) {}
-

@@ -27,4 +27,3 @@ func killGroup(cmd *exec.Cmd) {
 // closeOnExec keeps a descriptor of the child's out of the programs its
 // functions start.
 func closeOnExec(fd uintptr) { syscall.CloseOnExec(int(fd)) }
-

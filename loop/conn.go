@@ -48,6 +48,12 @@ func (c *Conn) open() {
 		c.lastRead = time.Now().UnixNano()
 		c.armIdle(c.cfg.idle)
 	}
+	if c.l.debug {
+		start := time.Now()
+		c.h.OnOpen(c)
+		c.l.checkSlow(start, "OnOpen")
+		return
+	}
 	c.h.OnOpen(c)
 }
 
@@ -254,7 +260,13 @@ func (c *Conn) read() {
 		if c.cfg.idle > 0 {
 			c.lastRead = time.Now().UnixNano()
 		}
-		c.h.OnData(c, c.l.readBuf[:n])
+		if c.l.debug {
+			start := time.Now()
+			c.h.OnData(c, c.l.readBuf[:n])
+			c.l.checkSlow(start, "OnData")
+		} else {
+			c.h.OnData(c, c.l.readBuf[:n])
+		}
 	case err == nil: // end of stream: the peer closed or half-closed
 		c.readOff = true
 		if c.outBytes == 0 {
@@ -360,6 +372,12 @@ func (c *Conn) finish(err error) {
 		c.deadline.Cancel()
 	}
 	c.segs, c.backlog, c.outBytes = nil, nil, 0
+	if c.l.debug {
+		start := time.Now()
+		c.h.OnClose(c, err)
+		c.l.checkSlow(start, "OnClose")
+		return
+	}
 	c.h.OnClose(c, err)
 }
 

@@ -1,7 +1,8 @@
 // Package loop is an event loop for Go: an epoll or kqueue reactor on one
 // goroutine (parked in Go's netpoller when idle, or on an OS thread of its
-// own with WithLockedThread), with callbacks (CallSoon, Post), timers
-// (CallLater, CallAt), descriptor watchers (AddReader, AddWriter), TCP
+// own with WithLockedThread), with callbacks (CallSoon, Post, Submit for a
+// result), timers (CallLater, CallAt), descriptor watchers (AddReader,
+// AddWriter), TCP
 // servers and clients whose writes are batched into one writev per
 // connection per turn and flow-controlled with high and low watermarks,
 // groups of loops sharing a port (SO_REUSEPORT on Linux, one acceptor
@@ -16,7 +17,15 @@
 // its stack. When not to: for ordinary servers, Go's net package with a
 // goroutine per connection is simpler and fast enough; and no callback may
 // block: a blocking call stalls every connection of the loop (debug mode
-// reports callbacks slower than 100ms).
+// reports callbacks and connection handlers slower than 100ms).
+//
+// Which goroutine may call what: Post, CallSoon, CallLater, CallAt, Submit,
+// Stop, Metrics and Timer.Cancel may be called from any goroutine. The rest
+// (Listen, Dial, AddReader and the Conn methods) are loop only: call them
+// from the loop's callbacks and handlers, or before Run; from elsewhere,
+// Post a function that calls them. Debug mode reports a loop-only call from
+// another goroutine; outside it, finding the calling goroutine would cost
+// more than the call.
 //
 // The reactor is written by hand on golang.org/x/sys/unix: Go's own
 // netpoller is not exposed, and gnet, the peer, owns the whole server

@@ -71,11 +71,12 @@ type Loop struct {
 	slow    time.Duration
 	readBuf []byte
 
-	mu       sync.Mutex // guards posted
-	posted   []func()
-	spare    []func()
-	sleeping atomic.Bool
-	woken    atomic.Bool
+	mu        sync.Mutex // guards posted and newTimers
+	posted    []func()
+	spare     []func()
+	newTimers []*Timer // made since the last turn, for the heap
+	sleeping  atomic.Bool
+	woken     atomic.Bool
 
 	ready           []func()
 	timers          timerHeap
@@ -84,9 +85,10 @@ type Loop struct {
 	fds             map[int]*handle
 	dirty           []*Conn
 	dirtySpare      []*Conn
-	arena           []byte   // this turn's writes; see Conn.Write
-	arenaGen        uint64   // bumped when the arena is reset or replaced
-	iov             [][]byte // scratch for writev
+	wokeAt          time.Time // when this turn's wait ended
+	arena           []byte    // this turn's writes; see Conn.Write
+	arenaGen        uint64    // bumped when the arena is reset or replaced
+	iov             [][]byte  // scratch for writev
 
 	m metrics
 }
@@ -102,7 +104,12 @@ type handle struct {
 // Option configures a Loop.
 type Option func(*Loop) error
 
-// WithName names the loop for the monitor and its metrics.
+// unnamed numbers the loops made without WithName, which are named loop-1,
+// loop-2, ...
+var unnamed atomic.Int64
+
+// WithName names the loop for the monitor, its metrics and debug reports
+// (default "loop-N", N counting the unnamed loops of the process).
 func WithName(name string) Option { return func(l *Loop) error { l.name = name; return nil } }
 
 // WithLockedThread runs the loop on an OS thread of its own
@@ -143,6 +150,9 @@ func New(opts ...Option) (*Loop, error) {
 		if err := o(l); err != nil {
 			return nil, fmt.Errorf("loop.New: %w", err)
 		}
+	}
+	if l.name == "" {
+		l.name = fmt.Sprintf("loop-%d", unnamed.Add(1))
 	}
 	p, err := newPoller(!l.locked)
 	if err != nil {
@@ -220,6 +230,7 @@ func (l *Loop) Name() string { return l.name }
 // iterate is one turn of the loop: wait for I/O (or a timer, or a post),
 // then run what is due.
 func (l *Loop) iterate() error {
+	l.adoptTimers()
 	start := time.Now()
 	timeout := -1
 	if len(l.ready) > 0 || len(l.dirty) > 0 {
@@ -232,10 +243,15 @@ func (l *Loop) iterate() error {
 	if timeout != 0 && l.hasPosted() {
 		timeout = 0
 	}
-	err := l.p.wait(timeout, l.onEvent)
-	l.sleeping.Store(false)
-	l.woken.Store(false)
-	waited := time.Since(start)
+	l.m.enterPhase(start, true)
+	l.wokeAt = time.Time{}
+	err := l.p.wait(timeout, l.woke, l.onEvent)
+	if l.wokeAt.IsZero() {
+		l.woke() // interrupted, or failed: nothing was dispatched
+	}
+	woke := l.wokeAt
+	waited := woke.Sub(start)
+	l.m.spend(woke, waited, true)
 	if err != nil {
 		return err
 	}
@@ -243,14 +259,19 @@ func (l *Loop) iterate() error {
 	l.takePosted()
 	l.runReady()
 	l.flushWrites()
-	l.m.iteration(time.Since(start), waited, len(l.ready))
+	end := time.Now()
+	l.m.spend(end, end.Sub(woke), false)
+	l.m.iteration(end, end.Sub(start), waited, len(l.ready))
 	return nil
 }
 
-func (l *Loop) hasPosted() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.posted) > 0
+// woke ends the turn's wait, before the ready descriptors are dispatched:
+// their handlers are the loop's work, not I/O wait.
+func (l *Loop) woke() {
+	l.sleeping.Store(false)
+	l.woken.Store(false)
+	l.wokeAt = time.Now()
+	l.m.enterPhase(l.wokeAt, false)
 }
 
 // onEvent dispatches one ready descriptor.
@@ -283,10 +304,16 @@ func (l *Loop) call(f func()) {
 	}
 	start := time.Now()
 	f()
+	l.checkSlow(start, "a callback")
+}
+
+// checkSlow reports, in debug mode, a callback or connection handler that
+// began at start and ran for longer than the slow-callback threshold.
+func (l *Loop) checkSlow(start time.Time, what string) {
 	if d := time.Since(start); d >= l.slow {
 		l.m.slowCallbacks.Add(1)
 		registry.Report(registry.Event{Check: "slow-callback",
-			Message: fmt.Sprintf("loop %q: a callback ran for %v (threshold %v); blocking work belongs in RunInExecutor", l.name, d, l.slow)})
+			Message: fmt.Sprintf("loop %q: %s ran for %v (threshold %v); blocking work belongs in RunInExecutor", l.name, what, d, l.slow)})
 	}
 }
 
@@ -306,16 +333,6 @@ func (l *Loop) runTimers() {
 	}
 }
 
-func (l *Loop) takePosted() {
-	l.mu.Lock()
-	posted := l.posted
-	l.posted = l.spare[:0]
-	l.mu.Unlock()
-	l.ready = append(l.ready, posted...)
-	clear(posted)
-	l.spare = posted
-}
-
 // runReady runs the callbacks queued before this turn; those they queue run
 // on the next one, so a callback that re-queues itself cannot starve I/O.
 func (l *Loop) runReady() {
@@ -328,68 +345,6 @@ func (l *Loop) runReady() {
 	rest := copy(l.ready, l.ready[n:])
 	clear(l.ready[rest:])
 	l.ready = l.ready[:rest]
-}
-
-// CallSoon queues f to run on the loop's next turn (loop only).
-func (l *Loop) CallSoon(f func()) {
-	if f == nil {
-		return
-	}
-	if l.checkThread("CallSoon") {
-		_ = l.Post(f) // reported; made safe rather than racing
-		return
-	}
-	l.ready = append(l.ready, f)
-}
-
-// Post queues f to run on the loop, from any goroutine, and wakes the loop
-// if it is waiting. It returns ErrLoopClosed once the loop has stopped: f
-// will not run.
-func (l *Loop) Post(f func()) error {
-	if f == nil {
-		return fmt.Errorf("loop.Post: %w: nil function", loom.ErrInvalidArgument)
-	}
-	if s := l.state.Load(); s == stateStopped {
-		return ErrLoopClosed
-	}
-	l.mu.Lock()
-	if l.state.Load() == stateStopped {
-		l.mu.Unlock()
-		return ErrLoopClosed
-	}
-	l.posted = append(l.posted, f)
-	l.mu.Unlock()
-	if l.sleeping.Load() && l.woken.CompareAndSwap(false, true) {
-		l.p.wake()
-	}
-	return nil
-}
-
-// CallLater runs f after d on the loop and returns its timer (loop only).
-func (l *Loop) CallLater(d time.Duration, f func()) *Timer {
-	return l.CallAt(time.Now().Add(d), f)
-}
-
-// CallAt runs f at t on the loop and returns its timer (loop only). Timers
-// due at the same time run in the order they were made.
-func (l *Loop) CallAt(t time.Time, f func()) *Timer {
-	tm := &Timer{when: t, fn: f, loop: l}
-	if f == nil {
-		tm.state.Store(timerFired)
-		return tm
-	}
-	if l.checkThread("CallAt") {
-		_ = l.Post(func() { l.addTimer(tm) }) // reported; made safe
-		return tm
-	}
-	l.addTimer(tm)
-	return tm
-}
-
-func (l *Loop) addTimer(tm *Timer) {
-	l.timerSeq++
-	tm.seq = l.timerSeq
-	l.timers.push(tm)
 }
 
 // AddReader calls f on the loop whenever fd is readable, until

@@ -126,7 +126,7 @@ func (p *poller) remove(fd int) error {
 
 // wait blocks for at most timeoutMs (-1: no limit) and calls f for each
 // ready descriptor; the wake descriptor is drained, not reported.
-func (p *poller) wait(timeoutMs int, f func(fd int, readable, writable, hangup bool)) error {
+func (p *poller) wait(timeoutMs int, woke func(), f func(fd int, readable, writable, hangup bool)) error {
 	var n int
 	var err error
 	if p.park != nil && timeoutMs != 0 {
@@ -140,6 +140,7 @@ func (p *poller) wait(timeoutMs int, f func(fd int, readable, writable, hangup b
 	if err != nil {
 		return err
 	}
+	woke() // the wait ends here; what follows is the loop's work
 	for i := range n {
 		ev := p.events[i]
 		fd := int(ev.Fd)

@@ -132,7 +132,7 @@ func (p *poller) remove(fd int) error {
 // ready filter: kqueue reports reading and writing as separate events, so
 // a descriptor may come twice in one call. The wake pipe is drained, not
 // reported.
-func (p *poller) wait(timeoutMs int, f func(fd int, readable, writable, hangup bool)) error {
+func (p *poller) wait(timeoutMs int, woke func(), f func(fd int, readable, writable, hangup bool)) error {
 	var ts *unix.Timespec
 	if timeoutMs >= 0 {
 		t := unix.NsecToTimespec(int64(timeoutMs) * 1e6)
@@ -145,6 +145,7 @@ func (p *poller) wait(timeoutMs int, f func(fd int, readable, writable, hangup b
 	if err != nil {
 		return err
 	}
+	woke() // the wait ends here; what follows is the loop's work
 	for i := range n {
 		ev := &p.events[i]
 		fd := int(ev.Ident)

@@ -10,7 +10,7 @@ func newPoller(bool) (*poller, error) { return nil, ErrUnsupported }
 func (p *poller) add(int, bool, bool) error    { return ErrUnsupported }
 func (p *poller) modify(int, bool, bool) error { return ErrUnsupported }
 func (p *poller) remove(int) error             { return ErrUnsupported }
-func (p *poller) wait(int, func(int, bool, bool, bool)) error {
+func (p *poller) wait(int, func(), func(int, bool, bool, bool)) error {
 	return ErrUnsupported
 }
 func (p *poller) wake()  {}

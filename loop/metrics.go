@@ -16,7 +16,6 @@ type metrics struct {
 	ioWait        atomic.Int64 // nanoseconds in epoll_wait
 	busy          atomic.Int64 // nanoseconds outside it
 	readyLen      atomic.Int64 // after the last turn
-	posted        atomic.Int64 // posted, not yet taken by the loop
 	callbacksRun  atomic.Uint64
 	timersRun     atomic.Uint64
 	conns         atomic.Int64
@@ -137,7 +136,7 @@ func (l *Loop) Metrics() Metrics {
 	out := Metrics{
 		Name: l.name, Iterations: m.iterations.Load(), IterationTime: m.iterTime.Snapshot(),
 		IOWait: time.Duration(m.ioWait.Load()), Busy: time.Duration(m.busy.Load()),
-		ReadyQueue: int(m.readyLen.Load() + m.posted.Load()), CallbacksRun: m.callbacksRun.Load(), TimersRun: m.timersRun.Load(),
+		ReadyQueue: int(m.readyLen.Load()) + l.postedLen(), CallbacksRun: m.callbacksRun.Load(), TimersRun: m.timersRun.Load(),
 		OpenConns: int(m.conns.Load()), Accepted: m.accepted.Load(), BytesIn: m.bytesIn.Load(),
 		BytesOut: m.bytesOut.Load(), WriteCalls: m.writeCalls.Load(),
 		SlowCallbacks: m.slowCallbacks.Load(), WrongThreadCalls: m.wrongThread.Load(),

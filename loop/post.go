@@ -30,16 +30,12 @@ func (l *Loop) Post(f func()) error {
 	if f == nil {
 		return fmt.Errorf("loop.Post: %w: nil function", loom.ErrInvalidArgument)
 	}
-	if s := l.state.Load(); s == stateStopped {
-		return ErrLoopClosed
-	}
 	l.mu.Lock()
 	if l.state.Load() == stateStopped {
 		l.mu.Unlock()
 		return ErrLoopClosed
 	}
 	l.posted = append(l.posted, f)
-	l.m.posted.Store(int64(len(l.posted)))
 	l.mu.Unlock()
 	l.wakeIfSleeping()
 	return nil
@@ -62,6 +58,13 @@ func (l *Loop) wakeIfSleeping() {
 	}
 }
 
+// postedLen counts the callbacks posted and not yet taken.
+func (l *Loop) postedLen() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.posted)
+}
+
 func (l *Loop) hasPosted() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -73,7 +76,6 @@ func (l *Loop) takePosted() {
 	l.mu.Lock()
 	posted := l.posted
 	l.posted = l.spare[:0]
-	l.m.posted.Store(0)
 	l.mu.Unlock()
 	l.ready = append(l.ready, posted...)
 	clear(posted)

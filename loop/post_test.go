@@ -172,7 +172,7 @@ func TestDebugReportsSlowConnectionHandlers(t *testing.T) {
 			mu.Unlock()
 		}
 	})
-	defer registry.SetHook(old)
+	defer func() { registry.SetHook(old) }()
 	l := newLoop(t, WithDebug(20*time.Millisecond))
 	if !strings.HasPrefix(l.Name(), "loop-") {
 		t.Fatalf("a loop made without a name is called %q", l.Name())

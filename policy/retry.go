@@ -209,6 +209,29 @@ func (r *Retry) giveUp(n int, reason string, err error) error {
 	return &ExhaustedError{Retry: r.name, Attempts: n, Reason: reason, Err: err}
 }
 
+// Delay returns the wait after attempt n (from 1) has failed: exponential
+// from the base, capped at the maximum, jittered as the Retry was made to
+// jitter (decorrelated jitter draws from the previous attempt's nominal
+// delay). It is for callers that schedule the next attempt themselves, as
+// dist's workers do when they hand a message back for later; a negative or
+// zero n is taken as 1.
+func (r *Retry) Delay(n int) time.Duration {
+	n = max(n, 1)
+	prev := r.base
+	if n > 1 && n-2 < 62 {
+		if e := r.base << (n - 2); e > 0 && e < r.max {
+			prev = e
+		} else {
+			prev = r.max
+		}
+	}
+	return r.delay(n, &prev)
+}
+
+// MaxAttempts returns how many attempts the Retry makes at most, 0 for no
+// limit of its own.
+func (r *Retry) MaxAttempts() int { return r.maxAttempts }
+
 // delay returns the wait after attempt n failed.
 func (r *Retry) delay(n int, prev *time.Duration) time.Duration {
 	if r.jitter == decorrelatedJitter {

@@ -47,6 +47,7 @@ const (
 	KindLoop
 	KindPipeline
 	KindService
+	KindDistQueue
 )
 
 // String returns the kind's name as the monitor shows it.
@@ -90,6 +91,8 @@ func (k Kind) String() string {
 		return "pipeline-stage"
 	case KindService:
 		return "service"
+	case KindDistQueue:
+		return "dist-queue"
 	}
 	return "unknown"
 }

@@ -1,0 +1,211 @@
+package dist
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync/atomic"
+	"time"
+
+	"loom"
+	"loom/policy"
+)
+
+// ServeOption configures Serve.
+type ServeOption func(*serveConfig) error
+
+type serveConfig struct {
+	workers     int
+	retry       *policy.Retry
+	extendEvery time.Duration
+	drain       time.Duration
+	onError     func(error)
+}
+
+// Workers sets how many messages Serve handles at once (default
+// GOMAXPROCS).
+func Workers(n int) ServeOption {
+	return func(c *serveConfig) error {
+		if n < 1 {
+			return invalid("%d workers; want at least 1", n)
+		}
+		c.workers = n
+		return nil
+	}
+}
+
+// RetryWith sets the backoff between a failed attempt and the next: after
+// attempt n fails, the message is handed back for r.Delay(n) (default: 1s
+// doubling to 1m, full jitter, never less than MinRetryDelay). The queue's
+// MaxAttempts, not r's, says when to give up.
+func RetryWith(r *policy.Retry) ServeOption {
+	return func(c *serveConfig) error {
+		if r == nil {
+			return invalid("nil retry policy")
+		}
+		c.retry = r
+		return nil
+	}
+}
+
+// ExtendEvery sets how often a running handler's message is extended
+// (default a third of the queue's AckWait).
+func ExtendEvery(d time.Duration) ServeOption {
+	return func(c *serveConfig) error {
+		if d <= 0 {
+			return invalid("extend interval %v; want more than 0", d)
+		}
+		c.extendEvery = d
+		return nil
+	}
+}
+
+// DrainTimeout sets how long, once Serve's context has ended, the handlers
+// still running may take to finish (default the queue's AckWait); then
+// their contexts are cancelled, and their messages handed back.
+func DrainTimeout(d time.Duration) ServeOption {
+	return func(c *serveConfig) error {
+		if d <= 0 {
+			return invalid("drain timeout %v; want more than 0", d)
+		}
+		c.drain = d
+		return nil
+	}
+}
+
+// OnError sets a function that Serve calls with the errors it meets and
+// goes on from: a Get that failed (the backend unreachable) and a message
+// that could not be settled. It may be called from several goroutines.
+func OnError(f func(error)) ServeOption {
+	return func(c *serveConfig) error {
+		if f == nil {
+			return invalid("nil error handler")
+		}
+		c.onError = f
+		return nil
+	}
+}
+
+// MinRetryDelay is the least delay Serve hands a failed message back with:
+// JetStream redelivers a plain negative acknowledgement at once, ignoring
+// its back-off list, so Serve always names a delay.
+const MinRetryDelay = 10 * time.Millisecond
+
+// Serve takes messages from q and runs handler on each, in Workers tasks of
+// a loom Group, until ctx ends; then it stops taking, lets the handlers
+// that run finish (within DrainTimeout) and returns nil. What the handler
+// returns settles the message:
+//   - nil: Done;
+//   - an error marked policy.Permanent, or any error on the message's
+//     MaxAttempts-th attempt: Dead, with the error's text and the attempt
+//     count;
+//   - any other error, or a panic (a *loom.PanicError): Retry after the
+//     backoff's delay for that attempt.
+//
+// While a handler runs, its message is extended every ExtendEvery. A
+// handler's context ends when Serve's drain time is up. Serve returns an
+// error only for bad arguments or a queue that was closed under it.
+func Serve[T any](ctx context.Context, q *Queue[T], handler func(ctx context.Context, v T) error, opts ...ServeOption) error {
+	if ctx == nil || q == nil || handler == nil {
+		return fmt.Errorf("dist.Serve: %w", invalid("nil context, queue or handler"))
+	}
+	c := serveConfig{workers: runtime.GOMAXPROCS(0), extendEvery: q.cfg.AckWait / 3, drain: q.cfg.AckWait, onError: func(error) {}}
+	for _, o := range opts {
+		if o == nil {
+			return fmt.Errorf("dist.Serve: %w", invalid("nil option"))
+		}
+		if err := o(&c); err != nil {
+			return fmt.Errorf("dist.Serve: %w", err)
+		}
+	}
+	if c.retry == nil {
+		c.retry = policy.NewRetry("dist "+q.name, policy.Backoff(time.Second, time.Minute))
+	}
+	// Handlers run under a context that outlives ctx by the drain time.
+	hctx, cancelHandlers := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer cancelHandlers(nil)
+	stopDrain := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(c.drain, func() { cancelHandlers(fmt.Errorf("dist.Serve %q: drain timeout %v passed", q.name, c.drain)) })
+		context.AfterFunc(hctx, func() { t.Stop() })
+	})
+	defer stopDrain()
+
+	g := loom.NewGroup(hctx, loom.WithName("dist "+q.name), loom.Supervise())
+	var closedErr atomic.Pointer[error]
+	for i := range c.workers {
+		_ = g.Go(fmt.Sprintf("worker %d", i), func(wctx context.Context) error {
+			pause := 50 * time.Millisecond
+			for ctx.Err() == nil {
+				m, err := q.Get(ctx)
+				switch {
+				case err == nil:
+					pause = 50 * time.Millisecond
+					serveOne(wctx, q, m, handler, &c)
+					continue
+				case ctx.Err() != nil:
+					return nil
+				case errors.Is(err, ErrClosed):
+					closedErr.CompareAndSwap(nil, &err)
+					return nil
+				}
+				c.onError(fmt.Errorf("dist.Serve %q: taking a message: %w", q.name, err))
+				select { // the backend is unreachable: try again soon
+				case <-ctx.Done():
+				case <-time.After(pause):
+				}
+				pause = min(2*pause, 5*time.Second)
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	if err := closedErr.Load(); err != nil {
+		return *err
+	}
+	return nil
+}
+
+// serveOne runs the handler on one message and settles it.
+func serveOne[T any](ctx context.Context, q *Queue[T], m *Msg[T], handler func(ctx context.Context, v T) error, c *serveConfig) {
+	done := make(chan struct{})
+	go extendWhile(ctx, m, c, done)
+	err := callHandler(ctx, handler, m.Value)
+	close(done)
+	sctx := context.WithoutCancel(ctx)
+	var settleErr error
+	switch {
+	case err == nil:
+		settleErr = m.Done(sctx)
+	case policy.IsPermanent(err) || m.Attempt() >= q.cfg.MaxAttempts:
+		settleErr = m.Dead(sctx, err)
+	default:
+		settleErr = m.Retry(sctx, max(c.retry.Delay(m.Attempt()), MinRetryDelay))
+	}
+	if settleErr != nil {
+		c.onError(fmt.Errorf("dist.Serve %q: settling message %s: %w", q.name, m.ID(), settleErr))
+	}
+}
+
+// extendWhile extends m every c.extendEvery until done is closed.
+func extendWhile[T any](ctx context.Context, m *Msg[T], c *serveConfig, done <-chan struct{}) {
+	t := time.NewTicker(c.extendEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+			if err := m.Extend(context.WithoutCancel(ctx)); err != nil && !errors.Is(err, ErrSettled) {
+				c.onError(fmt.Errorf("dist.Serve: extending message %s: %w", m.ID(), err))
+			}
+		}
+	}
+}
+
+// callHandler runs handler, turning a panic into a *loom.PanicError.
+func callHandler[T any](ctx context.Context, handler func(context.Context, T) error, v T) (err error) {
+	t := loom.Go(ctx, "handle", func(ctx context.Context) (struct{}, error) { return struct{}{}, handler(ctx, v) })
+	_, err = t.Wait(context.Background())
+	return err
+}

@@ -1,0 +1,385 @@
+// Package jetstream is the dist backend on NATS JetStream: loom's
+// distributed queues on a real, replicated, persistent engine, with no
+// broker, protocol or wire format of loom's own. Embedded starts a NATS
+// server inside the process (the default: nothing to install); Connect
+// reaches a server or cluster by URL.
+//
+// How a queue maps onto JetStream:
+//   - a work-queue stream LOOM_<name> on the subjects loom.<name>.p0 to
+//     loom.<name>.p<levels-1>, one per priority level, file storage, the
+//     queue's DedupWindow as the stream's duplicate window (Put's Key is the
+//     Nats-Msg-Id), message schedules allowed;
+//   - a durable pull consumer per level (loom-p<i>), explicit acks,
+//     AckWait from the queue, no MaxDeliver: at MaxDeliver the server only
+//     publishes an advisory and keeps the message, so loom counts the
+//     deliveries itself and dead-letters (see dist.Config.MaxAttempts);
+//   - Put with After publishes a one-shot schedule (Nats-Schedule: @at,
+//     to the nanosecond) on loom.<name>.sched.<id> targeting the level's
+//     subject: the server holds it and publishes it when due;
+//   - Retry is a negative acknowledgement with a delay (a plain one would
+//     be redelivered at once); Extend is "in progress"; Done waits for the
+//     server's confirmation of the acknowledgement;
+//   - dead letters go to a second stream, LOOM_<name>_DEAD on
+//     loom.<name>.dead, with the reason and the attempt count in headers,
+//     before the message is acknowledged out of the work stream.
+//
+// Get fetches one message at a time from the levels in dist.PickOrder's
+// order; when every level is empty it waits on one of them for up to
+// 100ms at a time, so a message that arrives on a quiet queue of several
+// levels may wait that long. Stats counts from the streams' and consumers'
+// state: InFlight is the consumers' pending acknowledgements, which include
+// messages handed back with a delay.
+package jetstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+
+	"loom/dist"
+)
+
+// Backend is a dist.Backend on a NATS JetStream server or cluster.
+type Backend struct {
+	nc  *nats.Conn
+	js  jetstream.JetStream
+	srv *server.Server // the embedded server, or nil
+}
+
+// Connect returns a backend on the NATS servers at urls (comma-separated,
+// "nats://host:4222,nats://host2:4222"). opts are nats.go's connection
+// options (credentials, TLS, reconnect policy).
+func Connect(urls string, opts ...nats.Option) (*Backend, error) {
+	nc, err := nats.Connect(urls, append([]nats.Option{nats.Name("loom dist"), nats.MaxReconnects(-1)}, opts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream.Connect %s: %w", urls, err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("jetstream.Connect %s: %w", urls, err)
+	}
+	return &Backend{nc: nc, js: js}, nil
+}
+
+// EmbeddedOption configures Embedded.
+type EmbeddedOption func(*server.Options) error
+
+// Listen sets the address the embedded server listens on for other
+// processes (default 127.0.0.1 on a free port; see Backend.URL).
+func Listen(addr string) EmbeddedOption {
+	return func(o *server.Options) error {
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			return fmt.Errorf("listen address %q: %w", addr, err)
+		}
+		p, err := strconv.Atoi(port)
+		if err != nil || p < 0 || p > 65535 {
+			return fmt.Errorf("listen address %q: bad port", addr)
+		}
+		o.Host, o.Port = host, p
+		if p == 0 {
+			o.Port = server.RANDOM_PORT
+		}
+		return nil
+	}
+}
+
+// ServerName names the embedded server (default a random name).
+func ServerName(name string) EmbeddedOption {
+	return func(o *server.Options) error { o.ServerName = name; return nil }
+}
+
+// Embedded starts a NATS server with JetStream inside this process,
+// storing its streams in dir (which must exist or be creatable), and
+// returns a backend connected to it. The server listens on loopback for
+// other processes (Listen changes that); Close shuts it down. A server
+// started again on the same dir finds every message it had acknowledged.
+func Embedded(dir string, opts ...EmbeddedOption) (*Backend, error) {
+	if dir == "" {
+		return nil, errors.New("jetstream.Embedded: empty storage directory")
+	}
+	o := &server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: dir,
+		NoLog: true, NoSigs: true, MaxPayload: 8 << 20}
+	for _, opt := range opts {
+		if opt == nil {
+			return nil, errors.New("jetstream.Embedded: nil option")
+		}
+		if err := opt(o); err != nil {
+			return nil, fmt.Errorf("jetstream.Embedded: %w", err)
+		}
+	}
+	srv, err := server.NewServer(o)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream.Embedded: %w", err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(30 * time.Second) {
+		srv.Shutdown()
+		return nil, errors.New("jetstream.Embedded: the server did not become ready within 30s")
+	}
+	b, err := Connect(srv.ClientURL())
+	if err != nil {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+		return nil, err
+	}
+	b.srv = srv
+	return b, nil
+}
+
+// URL returns the URL other processes connect to: the embedded server's,
+// or the server this backend is connected to.
+func (b *Backend) URL() string {
+	if b.srv != nil {
+		return b.srv.ClientURL()
+	}
+	return b.nc.ConnectedUrl()
+}
+
+// Conn returns the backend's NATS connection.
+func (b *Backend) Conn() *nats.Conn { return b.nc }
+
+// Close closes the connection and, for an embedded server, shuts it down
+// and waits for it.
+func (b *Backend) Close() error {
+	b.nc.Close()
+	if b.srv != nil {
+		b.srv.Shutdown()
+		b.srv.WaitForShutdown()
+	}
+	return nil
+}
+
+// Header names of loom's dead letters.
+const (
+	HeaderReason   = "Loom-Reason"
+	HeaderAttempts = "Loom-Attempts"
+	HeaderID       = "Loom-Id"
+)
+
+// OpenStore implements dist.Backend: it creates or updates the queue's
+// streams and consumers.
+func (b *Backend) OpenStore(ctx context.Context, name string, cfg dist.Config) (dist.Store, error) {
+	s := &store{b: b, name: name, cfg: cfg, stream: "LOOM_" + name, base: "loom." + name}
+	subjects := []string{s.base + ".sched.>"}
+	for l := range cfg.Levels {
+		subjects = append(subjects, s.level(l))
+	}
+	st, err := b.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name: s.stream, Subjects: subjects, Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage,
+		Duplicates: cfg.DedupWindow, MaxMsgSize: int32(cfg.MaxValueBytes + 4096), AllowMsgSchedules: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating stream %s: %w", s.stream, err)
+	}
+	s.st = st
+	if s.dead, err = b.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name: s.stream + "_DEAD", Subjects: []string{s.base + ".dead"}, Storage: jetstream.FileStorage,
+		Duplicates: cfg.DedupWindow,
+	}); err != nil {
+		return nil, fmt.Errorf("creating stream %s_DEAD: %w", s.stream, err)
+	}
+	for l := range cfg.Levels {
+		c, err := st.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+			Durable: "loom-p" + strconv.Itoa(l), FilterSubject: s.level(l), AckPolicy: jetstream.AckExplicitPolicy,
+			AckWait: cfg.AckWait, MaxDeliver: -1, MaxAckPending: 1 << 16,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("creating consumer loom-p%d on %s: %w", l, s.stream, err)
+		}
+		s.cons = append(s.cons, c)
+	}
+	s.ctx, s.cancel = context.WithCancelCause(context.Background())
+	return s, nil
+}
+
+type store struct {
+	b      *Backend
+	name   string
+	cfg    dist.Config
+	stream string
+	base   string
+	st     jetstream.Stream
+	dead   jetstream.Stream
+	cons   []jetstream.Consumer
+	picks  atomic.Uint64
+	ctx    context.Context // ends at Close
+	cancel context.CancelCauseFunc
+}
+
+func (s *store) level(l int) string { return s.base + ".p" + strconv.Itoa(l) }
+
+// Put implements dist.Store.
+func (s *store) Put(ctx context.Context, m dist.Outgoing) error {
+	if err := context.Cause(s.ctx); err != nil {
+		return err
+	}
+	msg := nats.NewMsg(s.level(m.Priority))
+	msg.Data = m.Data
+	if m.After > 0 {
+		msg.Subject = s.base + ".sched." + nuid.Next()
+		msg.Header.Set(jetstream.ScheduleHeader, "@at "+time.Now().Add(m.After).UTC().Format(time.RFC3339Nano))
+		msg.Header.Set(jetstream.ScheduleTargetHeader, s.level(m.Priority))
+	}
+	if m.Key != "" {
+		msg.Header.Set(jetstream.MsgIDHeader, m.Key)
+	}
+	if _, err := s.b.js.PublishMsg(ctx, msg); err != nil {
+		return fmt.Errorf("publishing to %s: %w", msg.Subject, err)
+	}
+	return nil
+}
+
+// Get implements dist.Store.
+func (s *store) Get(ctx context.Context) (dist.Delivery, error) {
+	for {
+		if err := context.Cause(s.ctx); err != nil {
+			return nil, err
+		}
+		if err := context.Cause(ctx); err != nil {
+			return nil, err
+		}
+		order := dist.PickOrder(s.picks.Add(1), s.cfg.Levels)
+		if len(order) > 1 {
+			for _, l := range order {
+				if d, err := s.fetch(s.cons[l], 0); d != nil || err != nil {
+					return d, err
+				}
+			}
+		}
+		wait := 250 * time.Millisecond
+		if len(order) > 1 {
+			wait = 100 * time.Millisecond
+		}
+		if dl, ok := ctx.Deadline(); ok {
+			wait = max(min(wait, time.Until(dl)), time.Millisecond)
+		}
+		if d, err := s.fetch(s.cons[order[0]], wait); d != nil || err != nil {
+			return d, err
+		}
+	}
+}
+
+// fetch takes one message from c, waiting up to wait (0: not at all); a
+// nil delivery and error mean none came.
+func (s *store) fetch(c jetstream.Consumer, wait time.Duration) (dist.Delivery, error) {
+	var batch jetstream.MessageBatch
+	var err error
+	if wait == 0 {
+		batch, err = c.FetchNoWait(1)
+	} else {
+		batch, err = c.Fetch(1, jetstream.FetchMaxWait(wait))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("fetching from %s: %w", s.stream, err)
+	}
+	for m := range batch.Messages() {
+		md, err := m.Metadata()
+		if err != nil {
+			return nil, fmt.Errorf("reading a message's metadata: %w", err)
+		}
+		return &delivery{s: s, m: m, md: md}, nil
+	}
+	if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoMessages) {
+		return nil, fmt.Errorf("fetching from %s: %w", s.stream, err)
+	}
+	return nil, nil
+}
+
+// Stats implements dist.Store.
+func (s *store) Stats(ctx context.Context) (dist.Stats, error) {
+	info, err := s.st.Info(ctx, jetstream.WithSubjectFilter(s.base+".sched.>"))
+	if err != nil {
+		return dist.Stats{}, fmt.Errorf("stream %s: %w", s.stream, err)
+	}
+	var st dist.Stats
+	for _, n := range info.State.Subjects {
+		st.Delayed += int(n)
+	}
+	for _, c := range s.cons {
+		ci, err := c.Info(ctx)
+		if err != nil {
+			return dist.Stats{}, fmt.Errorf("consumer of %s: %w", s.stream, err)
+		}
+		st.InFlight += ci.NumAckPending
+	}
+	st.Ready = max(int(info.State.Msgs)-st.Delayed-st.InFlight, 0)
+	di, err := s.dead.Info(ctx)
+	if err != nil {
+		return dist.Stats{}, fmt.Errorf("stream %s_DEAD: %w", s.stream, err)
+	}
+	st.Dead = int(di.State.Msgs)
+	return st, nil
+}
+
+// DeadLetters implements dist.Store.
+func (s *store) DeadLetters(ctx context.Context, max int) ([]dist.DeadLetter, error) {
+	info, err := s.dead.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("stream %s_DEAD: %w", s.stream, err)
+	}
+	var out []dist.DeadLetter
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && len(out) < max && info.State.Msgs > 0; seq++ {
+		raw, err := s.dead.GetMsg(ctx, seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return out, fmt.Errorf("reading dead letter %d: %w", seq, err)
+		}
+		attempts, _ := strconv.Atoi(raw.Header.Get(HeaderAttempts))
+		out = append(out, dist.DeadLetter{ID: raw.Header.Get(HeaderID), Data: raw.Data, Reason: raw.Header.Get(HeaderReason),
+			Attempts: attempts, Time: raw.Time})
+	}
+	return out, nil
+}
+
+// Close implements dist.Store.
+func (s *store) Close() error {
+	s.cancel(dist.ErrClosed)
+	return nil
+}
+
+// delivery is one delivery of a JetStream message.
+type delivery struct {
+	s  *store
+	m  jetstream.Msg
+	md *jetstream.MsgMetadata
+}
+
+func (d *delivery) Data() []byte { return d.m.Data() }
+func (d *delivery) ID() string   { return strconv.FormatUint(d.md.Sequence.Stream, 10) }
+func (d *delivery) Attempt() int { return int(d.md.NumDelivered) }
+
+func (d *delivery) Ack(ctx context.Context) error { return d.m.DoubleAck(ctx) }
+
+func (d *delivery) Retry(ctx context.Context, after time.Duration) error {
+	return d.m.NakWithDelay(after)
+}
+
+func (d *delivery) Extend(ctx context.Context) error { return d.m.InProgress() }
+
+func (d *delivery) Dead(ctx context.Context, reason string) error {
+	msg := nats.NewMsg(d.s.base + ".dead")
+	msg.Data = d.m.Data()
+	msg.Header.Set(HeaderReason, reason)
+	msg.Header.Set(HeaderAttempts, strconv.Itoa(d.Attempt()))
+	msg.Header.Set(HeaderID, d.ID())
+	// The same message dead-lettered twice (its ack below lost) is one
+	// dead letter.
+	msg.Header.Set(jetstream.MsgIDHeader, "dead-"+d.ID())
+	if _, err := d.s.b.js.PublishMsg(ctx, msg); err != nil {
+		return fmt.Errorf("publishing the dead letter: %w", err)
+	}
+	return d.m.DoubleAck(ctx)
+}

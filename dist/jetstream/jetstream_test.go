@@ -10,7 +10,12 @@ import (
 	"loom/dist/jetstream"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if childRole() {
+		return
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // embedded starts an embedded server for the test, on a temporary
 // directory, and shuts it down at the end.

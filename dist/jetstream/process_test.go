@@ -1,0 +1,369 @@
+package jetstream_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"loom/dist"
+	"loom/dist/jetstream"
+)
+
+// Faults against real processes: the test binary runs again as a NATS
+// server (LOOM_DIST_ROLE=server) or as a worker (LOOM_DIST_ROLE=worker),
+// so that a test can SIGKILL either.
+
+// job is what the fault tests queue.
+type job struct {
+	ID   string
+	Mode string // "": record the effect; "slow": record it after 500ms; "hang": hang (in a worker told to); "crash": exit at once
+}
+
+// childRole runs the test binary's child roles; it returns false in the
+// test process itself.
+func childRole() bool {
+	switch os.Getenv("LOOM_DIST_ROLE") {
+	case "server":
+		runServer()
+	case "worker":
+		runWorker()
+	default:
+		return false
+	}
+	return true
+}
+
+// runServer serves JetStream from LOOM_DIST_DIR on LOOM_DIST_ADDR until
+// its standard input closes (or it is killed).
+func runServer() {
+	b, err := jetstream.Embedded(os.Getenv("LOOM_DIST_DIR"), jetstream.Listen(os.Getenv("LOOM_DIST_ADDR")))
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(2)
+	}
+	fmt.Println("ready", b.URL())
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	b.Close()
+	os.Exit(0)
+}
+
+// runWorker serves the queue LOOM_DIST_QUEUE at LOOM_DIST_URL: a job's
+// effect is a line with its ID appended to LOOM_DIST_EFFECTS.
+func runWorker() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	b, err := jetstream.Connect(os.Getenv("LOOM_DIST_URL"))
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(2)
+	}
+	q, err := dist.Open[job](ctx, b, os.Getenv("LOOM_DIST_QUEUE"), queueOptions...)
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(2)
+	}
+	hang := os.Getenv("LOOM_DIST_HANG") == "1"
+	effects := os.Getenv("LOOM_DIST_EFFECTS")
+	fmt.Println("ready")
+	err = dist.Serve(ctx, q, func(ctx context.Context, j job) error {
+		switch {
+		case j.Mode == "hang" && hang:
+			fmt.Println("hanging", j.ID)
+			select {}
+		case j.Mode == "crash":
+			os.Exit(3)
+		case j.Mode == "slow":
+			fmt.Println("working", j.ID)
+			time.Sleep(500 * time.Millisecond)
+		}
+		f, err := os.OpenFile(effects, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		_, err = fmt.Fprintln(f, j.ID)
+		return err
+	}, dist.Workers(2))
+	b.Close()
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(2)
+	}
+	os.Exit(0)
+}
+
+// queueOptions are the fault tests' queue settings, the same in every
+// process.
+var queueOptions = []dist.Option{dist.AckWait(time.Second), dist.MaxAttempts(2)}
+
+// child is a child process of the test binary.
+type child struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	lines chan string
+}
+
+// start runs the test binary in role with env, and returns once it printed
+// a line starting with "ready".
+func start(t *testing.T, role string, env ...string) *child {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(append(os.Environ(), "LOOM_DIST_ROLE="+role), env...)
+	cmd.Stderr = os.Stderr
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := &child{cmd: cmd, stdin: stdin, lines: make(chan string, 64)}
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			c.lines <- sc.Text()
+		}
+		close(c.lines)
+	}()
+	t.Cleanup(func() { c.kill() })
+	c.expect(t, "ready")
+	return c
+}
+
+// expect waits up to 60s for a line that starts with prefix and returns it.
+func (c *child) expect(t *testing.T, prefix string) string {
+	t.Helper()
+	timeout := time.After(60 * time.Second)
+	for {
+		select {
+		case line, ok := <-c.lines:
+			if !ok {
+				t.Fatalf("child exited before printing %q", prefix)
+			}
+			if strings.HasPrefix(line, "error") {
+				t.Fatalf("child: %s", line)
+			}
+			if strings.HasPrefix(line, prefix) {
+				return line
+			}
+		case <-timeout:
+			t.Fatalf("child did not print %q within 60s", prefix)
+		}
+	}
+}
+
+// kill SIGKILLs the child and reaps it.
+func (c *child) kill() {
+	if c.cmd.ProcessState == nil {
+		_ = c.cmd.Process.Signal(syscall.SIGKILL)
+		_ = c.cmd.Wait()
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func effects(t *testing.T, path string) []string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	lines := strings.Fields(string(data))
+	slices.Sort(lines)
+	return lines
+}
+
+// A worker SIGKILLed in the middle of a job: the job is delivered again
+// after its AckWait, to another worker, and its effect is recorded once.
+func TestWorkerKilledMidJobIsRedeliveredAndDoneOnce(t *testing.T) {
+	b := embedded(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	q, err := dist.Open[job](ctx, b, "killed-worker", queueOptions...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	out := filepath.Join(t.TempDir(), "effects")
+	env := []string{"LOOM_DIST_URL=" + b.URL(), "LOOM_DIST_QUEUE=killed-worker", "LOOM_DIST_EFFECTS=" + out}
+	first := start(t, "worker", append(env, "LOOM_DIST_HANG=1")...)
+	if err := q.Put(ctx, job{ID: "slow", Mode: "hang"}); err != nil {
+		t.Fatal(err)
+	}
+	first.expect(t, "hanging slow")
+	first.kill()
+	killed := time.Now()
+	start(t, "worker", env...)
+	for _, id := range []string{"a", "b", "c"} {
+		if err := q.Put(ctx, job{ID: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := q.Join(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("the killed worker's job was done by another %v after the kill (AckWait 1s)", time.Since(killed).Round(time.Millisecond))
+	if got := effects(t, out); !slices.Equal(got, []string{"a", "b", "c", "slow"}) {
+		t.Fatalf("effects %v, want each job once", got)
+	}
+}
+
+// SIGTERM drains a worker: it takes nothing more, finishes the job it runs,
+// settles it and exits cleanly; nothing is redelivered.
+func TestSIGTERMDrainsAWorker(t *testing.T) {
+	b := embedded(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	q, err := dist.Open[job](ctx, b, "sigterm", queueOptions...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	out := filepath.Join(t.TempDir(), "effects")
+	w := start(t, "worker", "LOOM_DIST_URL="+b.URL(), "LOOM_DIST_QUEUE=sigterm", "LOOM_DIST_EFFECTS="+out)
+	if err := q.Put(ctx, job{ID: "long", Mode: "slow"}); err != nil {
+		t.Fatal(err)
+	}
+	w.expect(t, "working long")
+	if err := w.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.cmd.Wait(); err != nil {
+		t.Fatalf("worker after SIGTERM: %v", err)
+	}
+	if got := effects(t, out); !slices.Equal(got, []string{"long"}) {
+		t.Fatalf("effects %v: the job running at SIGTERM was not finished", got)
+	}
+	if n, err := q.Unfinished(ctx); err != nil || n != 0 {
+		t.Fatalf("unfinished %d, %v after the drained worker left", n, err)
+	}
+	if err := q.Put(ctx, job{ID: "after"}); err != nil {
+		t.Fatal(err)
+	}
+	nothing, cancelGet := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancelGet()
+	if _, err := q.Get(nothing); err != nil {
+		t.Fatalf("the job put after the drained worker left is still there: %v", err)
+	}
+}
+
+// A job that crashes its worker every time is dead-lettered once it has
+// been delivered MaxAttempts times, and the workers carry on.
+func TestJobThatCrashesEveryWorkerIsDeadLettered(t *testing.T) {
+	b := embedded(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	q, err := dist.Open[job](ctx, b, "crashing", queueOptions...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	out := filepath.Join(t.TempDir(), "effects")
+	env := []string{"LOOM_DIST_URL=" + b.URL(), "LOOM_DIST_QUEUE=crashing", "LOOM_DIST_EFFECTS=" + out}
+	if err := q.Put(ctx, job{ID: "poison", Mode: "crash"}); err != nil {
+		t.Fatal(err)
+	}
+	for crash := 1; crash <= 2; crash++ {
+		w := start(t, "worker", env...)
+		if err := w.cmd.Wait(); err == nil {
+			t.Fatalf("worker %d did not crash", crash)
+		}
+	}
+	start(t, "worker", env...)
+	if err := q.Put(ctx, job{ID: "fine"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Join(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := effects(t, out); !slices.Equal(got, []string{"fine"}) {
+		t.Fatalf("effects %v", got)
+	}
+	dead, err := q.DeadLetters(ctx, 10)
+	if err != nil || len(dead) != 1 || !strings.Contains(string(dead[0].Data), "poison") || !strings.Contains(dead[0].Reason, "without an outcome") {
+		t.Fatalf("dead letters %+v, %v", dead, err)
+	}
+}
+
+// The server SIGKILLed and started again on the same storage: every Put it
+// acknowledged is still there, and the work in flight at the kill is done
+// after it; the client reconnects by itself.
+func TestServerKilledAndRestartedKeepsAcknowledgedPuts(t *testing.T) {
+	dir, addr := t.TempDir(), freeAddr(t)
+	env := []string{"LOOM_DIST_DIR=" + dir, "LOOM_DIST_ADDR=" + addr}
+	srv := start(t, "server", env...)
+	b, err := jetstream.Connect("nats://" + addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	q, err := dist.Open[int](ctx, b, "survivor", dist.AckWait(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	const n = 200
+	for i := range n {
+		if err := q.Put(ctx, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := map[int]int{}
+	for range 10 {
+		m, err := q.Get(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Done(ctx); err != nil {
+			t.Fatal(err)
+		}
+		done[m.Value]++
+	}
+	for range 5 { // in flight at the kill
+		if _, err := q.Get(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv.kill()
+	start(t, "server", env...)
+	for {
+		m, err := q.Get(ctx)
+		if err != nil {
+			t.Fatalf("after the restart, with %d of %d done: %v", len(done), n, err)
+		}
+		if err := m.Done(ctx); err != nil {
+			continue // a delivery from before the kill: it comes again
+		}
+		done[m.Value]++
+		if len(done) == n {
+			break
+		}
+	}
+	for i := range n {
+		if done[i] != 1 {
+			t.Fatalf("value %d done %d times", i, done[i])
+		}
+	}
+	if left, err := q.Unfinished(ctx); err != nil || left != 0 {
+		t.Fatalf("unfinished %d, %v", left, err)
+	}
+}

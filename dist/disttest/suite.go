@@ -46,6 +46,8 @@ func Run(t *testing.T, newBackend func(t *testing.T) dist.Backend) {
 		{"BadInput", badInput},
 		{"ServeRetriesAndDeadLetters", serveRetries},
 		{"DrainUnderLoadLosesNothing", drainUnderLoad},
+		{"LivenessUnderFaults", liveness},
+		{"Linearizable", linearizable},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

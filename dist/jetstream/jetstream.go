@@ -23,10 +23,14 @@
 //     loom.<name>.dead, with the reason and the attempt count in headers,
 //     before the message is acknowledged out of the work stream.
 //
-// Get fetches one message at a time from the levels in dist.PickOrder's
-// order; when every level is empty it waits on one of them for up to
-// 100ms at a time, so a message that arrives on a quiet queue of several
-// levels may wait that long. Stats counts from the streams' and consumers'
+// Get on a queue of one level takes, when several messages are there at
+// once, up to Prefetch of them in one fetch and hands them out one by one
+// (they count as in flight, and their AckWait runs, from the fetch); on a
+// queue of several levels it
+// fetches one message at a time from the levels in dist.PickOrder's order,
+// and when every level is empty it waits on one of them for up to 100ms at
+// a time, so a message that arrives on a quiet queue of several levels may
+// wait that long. Stats counts from the streams' and consumers'
 // state: InFlight is the consumers' pending acknowledgements, which include
 // messages handed back with a delay.
 package jetstream
@@ -37,6 +41,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -160,6 +165,10 @@ func (b *Backend) Close() error {
 	return nil
 }
 
+// Prefetch is how many messages a process fetches ahead from a queue of
+// one level.
+const Prefetch = 8
+
 // Header names of loom's dead letters.
 const (
 	HeaderReason   = "Loom-Reason"
@@ -215,6 +224,9 @@ type store struct {
 	picks  atomic.Uint64
 	ctx    context.Context // ends at Close
 	cancel context.CancelCauseFunc
+
+	mu    sync.Mutex  // one fetch at a time; guards ahead
+	ahead []*delivery // a one-level queue's messages fetched ahead
 }
 
 func (s *store) level(l int) string { return s.base + ".p" + strconv.Itoa(l) }
@@ -249,6 +261,9 @@ func (s *store) Get(ctx context.Context) (dist.Delivery, error) {
 		if err := context.Cause(ctx); err != nil {
 			return nil, err
 		}
+		if s.cfg.Levels == 1 {
+			return s.next(ctx)
+		}
 		order := dist.PickOrder(s.picks.Add(1), s.cfg.Levels)
 		if len(order) > 1 {
 			for _, l := range order {
@@ -268,6 +283,61 @@ func (s *store) Get(ctx context.Context) (dist.Delivery, error) {
 			return d, err
 		}
 	}
+}
+
+// next takes the next message of a one-level queue: from what was fetched
+// ahead, or by fetching up to Prefetch that are there at once, or by
+// waiting for one, 250ms at a time.
+func (s *store) next(ctx context.Context) (dist.Delivery, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for len(s.ahead) == 0 {
+		if err := context.Cause(s.ctx); err != nil {
+			return nil, err
+		}
+		if err := context.Cause(ctx); err != nil {
+			return nil, err
+		}
+		batch, err := s.cons[0].FetchNoWait(Prefetch)
+		if err == nil {
+			err = s.take(batch)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(s.ahead) > 0 {
+			break
+		}
+		wait := 250 * time.Millisecond
+		if dl, ok := ctx.Deadline(); ok {
+			wait = max(min(wait, time.Until(dl)), time.Millisecond)
+		}
+		if batch, err = s.cons[0].Fetch(1, jetstream.FetchMaxWait(wait)); err == nil {
+			err = s.take(batch)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	d := s.ahead[0]
+	s.ahead[0] = nil
+	s.ahead = s.ahead[1:]
+	return d, nil
+}
+
+// take appends the messages of batch to those fetched ahead.
+func (s *store) take(batch jetstream.MessageBatch) error {
+	for m := range batch.Messages() {
+		md, err := m.Metadata()
+		if err != nil {
+			return fmt.Errorf("reading a message's metadata: %w", err)
+		}
+		s.ahead = append(s.ahead, &delivery{s: s, m: m, md: md})
+	}
+	if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoMessages) {
+		return fmt.Errorf("fetching from %s: %w", s.stream, err)
+	}
+	return nil
 }
 
 // fetch takes one message from c, waiting up to wait (0: not at all); a
@@ -361,7 +431,16 @@ func (d *delivery) Data() []byte { return d.m.Data() }
 func (d *delivery) ID() string   { return strconv.FormatUint(d.md.Sequence.Stream, 10) }
 func (d *delivery) Attempt() int { return int(d.md.NumDelivered) }
 
-func (d *delivery) Ack(ctx context.Context) error { return d.m.DoubleAck(ctx) }
+// AckTimeout bounds the wait for the server's confirmation of an
+// acknowledgement: a server restarted since the delivery may never
+// confirm it (the message then comes again after its AckWait).
+const AckTimeout = 5 * time.Second
+
+func (d *delivery) Ack(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, AckTimeout)
+	defer cancel()
+	return d.m.DoubleAck(ctx)
+}
 
 func (d *delivery) Retry(ctx context.Context, after time.Duration) error {
 	return d.m.NakWithDelay(after)
@@ -381,5 +460,5 @@ func (d *delivery) Dead(ctx context.Context, reason string) error {
 	if _, err := d.s.b.js.PublishMsg(ctx, msg); err != nil {
 		return fmt.Errorf("publishing the dead letter: %w", err)
 	}
-	return d.m.DoubleAck(ctx)
+	return d.Ack(ctx)
 }

@@ -119,10 +119,23 @@ func (q *Queue[T]) Get(ctx context.Context) (*Msg[T], error) {
 	if ctx == nil {
 		return nil, fmt.Errorf("dist.Queue.Get: %w", invalid("nil context"))
 	}
+	gctx, done := q.getContext(ctx)
+	defer done()
+	return q.get(ctx, gctx)
+}
+
+// getContext returns a context that ends with ctx or when the queue stops
+// taking (Drain, Close), so that a waiting Get returns then, and the
+// function that releases it.
+func (q *Queue[T]) getContext(ctx context.Context) (context.Context, func()) {
 	gctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
 	stop := context.AfterFunc(q.stop, func() { cancel(context.Cause(q.stop)) })
-	defer stop()
+	return gctx, func() { stop(); cancel(nil) }
+}
+
+// get is Get with the context from getContext already made: Serve's
+// workers make theirs once, not once per message.
+func (q *Queue[T]) get(ctx, gctx context.Context) (*Msg[T], error) {
 	for {
 		if err := context.Cause(q.stop); err != nil {
 			return nil, err
@@ -131,6 +144,9 @@ func (q *Queue[T]) Get(ctx context.Context) (*Msg[T], error) {
 		if err != nil {
 			if c := context.Cause(q.stop); c != nil && ctx.Err() == nil {
 				return nil, c
+			}
+			if ctx.Err() != nil {
+				return nil, context.Cause(ctx)
 			}
 			return nil, err
 		}

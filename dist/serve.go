@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"runtime/debug"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -135,13 +137,17 @@ func Serve[T any](ctx context.Context, q *Queue[T], handler func(ctx context.Con
 	var closedErr atomic.Pointer[error]
 	for i := range c.workers {
 		_ = g.Go(fmt.Sprintf("worker %d", i), func(wctx context.Context) error {
+			gctx, release := q.getContext(ctx)
+			defer release()
+			w := &extender{every: c.extendEvery, onError: c.onError}
+			defer w.stop()
 			pause := 50 * time.Millisecond
 			for ctx.Err() == nil {
-				m, err := q.Get(ctx)
+				m, err := q.get(ctx, gctx)
 				switch {
 				case err == nil:
 					pause = 50 * time.Millisecond
-					serveOne(wctx, q, m, handler, &c)
+					serveOne(wctx, q, m, handler, &c, w)
 					continue
 				case ctx.Err() != nil:
 					return nil
@@ -167,11 +173,10 @@ func Serve[T any](ctx context.Context, q *Queue[T], handler func(ctx context.Con
 }
 
 // serveOne runs the handler on one message and settles it.
-func serveOne[T any](ctx context.Context, q *Queue[T], m *Msg[T], handler func(ctx context.Context, v T) error, c *serveConfig) {
-	done := make(chan struct{})
-	go extendWhile(ctx, m, c, done)
+func serveOne[T any](ctx context.Context, q *Queue[T], m *Msg[T], handler func(ctx context.Context, v T) error, c *serveConfig, w *extender) {
+	w.watch(func() error { return m.Extend(context.WithoutCancel(ctx)) })
 	err := callHandler(ctx, handler, m.Value)
-	close(done)
+	w.watch(nil)
 	sctx := context.WithoutCancel(ctx)
 	var settleErr error
 	switch {
@@ -187,25 +192,72 @@ func serveOne[T any](ctx context.Context, q *Queue[T], m *Msg[T], handler func(c
 	}
 }
 
-// extendWhile extends m every c.extendEvery until done is closed.
-func extendWhile[T any](ctx context.Context, m *Msg[T], c *serveConfig, done <-chan struct{}) {
-	t := time.NewTicker(c.extendEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-done:
-			return
-		case <-t.C:
-			if err := m.Extend(context.WithoutCancel(ctx)); err != nil && !errors.Is(err, ErrSettled) {
-				c.onError(fmt.Errorf("dist.Serve: extending message %s: %w", m.ID(), err))
-			}
+// extender extends the message a worker is handling, every so often, on
+// one timer per worker rather than one per message: a message whose
+// handler has run for a whole interval is extended, then every interval
+// after that.
+type extender struct {
+	every   time.Duration
+	onError func(error)
+	mu      sync.Mutex
+	extend  func() error // the current message's Extend; nil between messages
+	since   time.Time    // when it was last extended, or taken
+	t       *time.Timer
+}
+
+// watch makes extend the current message's extension (nil: none).
+func (w *extender) watch(extend func() error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.extend = extend
+	if extend == nil {
+		return
+	}
+	w.since = time.Now()
+	if w.t == nil {
+		w.t = time.AfterFunc(w.every, w.tick)
+	}
+}
+
+func (w *extender) tick() {
+	w.mu.Lock()
+	extend, due := w.extend, w.extend != nil && time.Since(w.since) >= w.every
+	if due {
+		w.since = time.Now()
+	}
+	next := w.every
+	if w.extend != nil && !due {
+		next = w.every - time.Since(w.since)
+	}
+	if w.t != nil {
+		w.t.Reset(max(next, time.Millisecond))
+	}
+	w.mu.Unlock()
+	if due {
+		// Outside the lock: the worker may move on meanwhile, and the
+		// settled message's Extend then says ErrSettled.
+		if err := extend(); err != nil && !errors.Is(err, ErrSettled) {
+			w.onError(fmt.Errorf("dist.Serve: extending a message: %w", err))
 		}
 	}
 }
 
-// callHandler runs handler, turning a panic into a *loom.PanicError.
+func (w *extender) stop() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.t != nil {
+		w.t.Stop()
+		w.t = nil
+	}
+}
+
+// callHandler runs handler in the worker's own task, turning a panic into
+// a *loom.PanicError as the task would.
 func callHandler[T any](ctx context.Context, handler func(context.Context, T) error, v T) (err error) {
-	t := loom.Go(ctx, "handle", func(ctx context.Context) (struct{}, error) { return struct{}{}, handler(ctx, v) })
-	_, err = t.Wait(context.Background())
-	return err
+	defer func() {
+		if r := recover(); r != nil {
+			err = &loom.PanicError{Task: "dist handler", Value: r, Stack: debug.Stack()}
+		}
+	}()
+	return handler(ctx, v)
 }

@@ -45,6 +45,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) dist.Backend) {
 		{"DuplicateKeysDropped", duplicates},
 		{"BadInput", badInput},
 		{"ServeRetriesAndDeadLetters", serveRetries},
+		{"ServeExtendsLongWork", serveExtends},
 		{"DrainUnderLoadLosesNothing", drainUnderLoad},
 		{"LivenessUnderFaults", liveness},
 		{"Linearizable", linearizable},
@@ -482,6 +483,36 @@ func serveRetries(t *testing.T, b dist.Backend) {
 	}
 	if len(dead) != 2 || reasons[`"permanent"`] != "1 never" || reasons[`"always"`] != "3 still failing" {
 		t.Fatalf("dead letters %v", reasons)
+	}
+}
+
+// A handler that runs for over three AckWaits is not redelivered: Serve
+// extends its message while it runs.
+func serveExtends(t *testing.T, b dist.Backend) {
+	q := open[int](t, b, dist.AckWait(300*time.Millisecond))
+	ctx := ctxFor(t, 30*time.Second)
+	if err := q.Put(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	var runs atomic.Int64
+	sctx, stop := context.WithCancel(ctx)
+	served := make(chan error, 1)
+	go func() {
+		served <- dist.Serve(sctx, q, func(ctx context.Context, v int) error {
+			runs.Add(1)
+			time.Sleep(time.Second)
+			return nil
+		}, dist.Workers(2))
+	}()
+	if err := q.Join(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	if err := <-served; err != nil {
+		t.Fatal(err)
+	}
+	if n := runs.Load(); n != 1 {
+		t.Fatalf("a long handler ran %d times: its message was not extended", n)
 	}
 }
 

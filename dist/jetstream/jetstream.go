@@ -236,13 +236,22 @@ func (s *store) Put(ctx context.Context, m dist.Outgoing) error {
 	if err := context.Cause(s.ctx); err != nil {
 		return err
 	}
-	msg := nats.NewMsg(s.level(m.Priority))
-	msg.Data = m.Data
-	if m.After > 0 {
-		msg.Subject = s.base + ".sched." + nuid.Next()
-		msg.Header.Set(jetstream.ScheduleHeader, "@at "+time.Now().Add(m.After).UTC().Format(time.RFC3339Nano))
-		msg.Header.Set(jetstream.ScheduleTargetHeader, s.level(m.Priority))
+	if m.After == 0 {
+		// The common case, without a header map to build.
+		var opts []jetstream.PublishOpt
+		if m.Key != "" {
+			opts = append(opts, jetstream.WithMsgID(m.Key))
+		}
+		if _, err := s.b.js.Publish(ctx, s.level(m.Priority), m.Data, opts...); err != nil {
+			return fmt.Errorf("publishing to %s: %w", s.level(m.Priority), err)
+		}
+		return nil
 	}
+	// Delayed: a one-shot schedule that the server publishes when due.
+	msg := nats.NewMsg(s.base + ".sched." + nuid.Next())
+	msg.Data = m.Data
+	msg.Header.Set(jetstream.ScheduleHeader, "@at "+time.Now().Add(m.After).UTC().Format(time.RFC3339Nano))
+	msg.Header.Set(jetstream.ScheduleTargetHeader, s.level(m.Priority))
 	if m.Key != "" {
 		msg.Header.Set(jetstream.MsgIDHeader, m.Key)
 	}

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs Debian's redis-server for the dist benchmark's asynq row, if it
+# is not there yet. CI runs it; the benchmark starts and stops its own
+# redis-server (appendonly yes, in a temporary directory) and skips the
+# asynq row where there is none.
+set -euo pipefail
+if command -v redis-server >/dev/null 2>&1; then
+  exit 0
+fi
+sudo=""
+if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -q || true
+$sudo apt-get install -y -q --no-install-recommends redis-server
+# Debian starts the service on install; the benchmark runs its own.
+$sudo service redis-server stop >/dev/null 2>&1 || true

@@ -33,7 +33,7 @@ type Queue[T any] struct {
 	inFlight int
 	idle     chan struct{} // closed when inFlight drops to 0 while draining
 
-	puts, deduped, gets, done, retried, dead, extended, settleErrs atomic.Int64
+	puts, gets, done, retried, dead, extended, settleErrs atomic.Int64
 }
 
 // Open opens the queue named name on b (1 to 64 letters, digits, '-' and

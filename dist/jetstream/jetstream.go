@@ -362,7 +362,7 @@ func (s *store) fetch(c jetstream.Consumer, wait time.Duration) (dist.Delivery, 
 	if err != nil {
 		return nil, fmt.Errorf("fetching from %s: %w", s.stream, err)
 	}
-	for m := range batch.Messages() {
+	if m, ok := <-batch.Messages(); ok { // a batch of one
 		md, err := m.Metadata()
 		if err != nil {
 			return nil, fmt.Errorf("reading a message's metadata: %w", err)

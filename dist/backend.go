@@ -97,3 +97,21 @@ type DeadLetter struct {
 	Attempts int
 	Time     time.Time
 }
+
+// Notifier is implemented by backends that can broadcast small notices to
+// every process listening on a topic, at most once and not kept: the
+// remote pool sends its cancellations this way. Memory and JetStream (core
+// NATS subjects) implement it.
+type Notifier interface {
+	// Notify sends data to the topic's current listeners.
+	Notify(ctx context.Context, topic string, data []byte) error
+	// Listen calls f with each notice on topic, on a goroutine of the
+	// backend's, until stop is called; f must not block for long.
+	Listen(topic string, f func(data []byte)) (stop func(), err error)
+}
+
+// Deleter is implemented by backends that can delete a queue and its
+// messages: the remote pool deletes its caller's result queue on Close.
+type Deleter interface {
+	DeleteQueue(ctx context.Context, name string) error
+}

@@ -17,8 +17,53 @@ import (
 func Memory() Backend { return &memory{queues: map[string]*memQueue{}} }
 
 type memory struct {
-	mu     sync.Mutex
-	queues map[string]*memQueue
+	mu        sync.Mutex
+	queues    map[string]*memQueue
+	listeners map[string]map[*func([]byte)]bool
+}
+
+// Notify implements Notifier.
+func (b *memory) Notify(ctx context.Context, topic string, data []byte) error {
+	b.mu.Lock()
+	var fs []func([]byte)
+	for f := range b.listeners[topic] {
+		fs = append(fs, *f)
+	}
+	b.mu.Unlock()
+	for _, f := range fs {
+		go f(append([]byte(nil), data...))
+	}
+	return context.Cause(ctx)
+}
+
+// Listen implements Notifier.
+func (b *memory) Listen(topic string, f func([]byte)) (func(), error) {
+	if f == nil {
+		return nil, invalid("nil listener")
+	}
+	key := &f
+	b.mu.Lock()
+	if b.listeners == nil {
+		b.listeners = map[string]map[*func([]byte)]bool{}
+	}
+	if b.listeners[topic] == nil {
+		b.listeners[topic] = map[*func([]byte)]bool{}
+	}
+	b.listeners[topic][key] = true
+	b.mu.Unlock()
+	return func() {
+		b.mu.Lock()
+		delete(b.listeners[topic], key)
+		b.mu.Unlock()
+	}, nil
+}
+
+// DeleteQueue implements Deleter.
+func (b *memory) DeleteQueue(ctx context.Context, name string) error {
+	b.mu.Lock()
+	delete(b.queues, name)
+	b.mu.Unlock()
+	return nil
 }
 
 // OpenStore implements Backend.

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"loom"
 )
 
 // The environment a ProcessPool gives its children.
@@ -58,6 +60,51 @@ type Func[A, R any] struct {
 
 // Name returns the name the function was registered under.
 func (f *Func[A, R]) Name() string { return f.name }
+
+// EncodeArg encodes an argument as Run sends it (gob), for executors of
+// other kinds that run registered functions: dist's remote pool.
+func (f *Func[A, R]) EncodeArg(arg A) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(&arg); err != nil {
+		return nil, fmt.Errorf("encoding the argument of %q: %w", f.name, err)
+	}
+	return buf.Bytes(), nil
+}
+
+// DecodeResult decodes a result as Invoke encodes it.
+func (f *Func[A, R]) DecodeResult(raw []byte) (R, error) {
+	var v R
+	if err := gob.NewDecoder(bytes.NewReader(raw)).Decode(&v); err != nil {
+		var zero R
+		return zero, fmt.Errorf("decoding the result of %q: %w", f.name, err)
+	}
+	return v, nil
+}
+
+// ErrUnknownFunc is wrapped by Invoke's error for a name no function was
+// registered under in this process.
+var ErrUnknownFunc = errors.New("pool: no function registered under that name")
+
+// Invoke runs the function registered under name in this process, on an
+// argument encoded by EncodeArg, and returns its result encoded for
+// DecodeResult. The function's error, or its panic, comes back as a
+// *RemoteError (as from a child process); an argument that does not decode
+// is one too. It is how executors of other kinds (dist's remote pool) run
+// registered functions; a ProcessPool's children use it as well.
+func Invoke(ctx context.Context, name string, arg []byte) ([]byte, error) {
+	if ctx == nil {
+		return nil, fmt.Errorf("pool.Invoke: %w: nil context", loom.ErrInvalidArgument)
+	}
+	v, ok := funcs.Load(name)
+	if !ok {
+		return nil, fmt.Errorf("%w: %q (call pool.Register at package level)", ErrUnknownFunc, name)
+	}
+	resp := v.(invoker)(ctx, arg)
+	if resp.Failed {
+		return nil, &RemoteError{Func: name, Message: resp.Err, Panic: resp.Panic}
+	}
+	return resp.Result, nil
+}
 
 // Register registers fn under name so that a ProcessPool can run it in a
 // child process, and returns the handle to pass to Run. A child runs the

@@ -169,6 +169,42 @@ func (b *Backend) Close() error {
 // one level.
 const Prefetch = 8
 
+// Notify implements dist.Notifier on the core NATS subject
+// loom.notice.<topic>, flushed before it returns.
+func (b *Backend) Notify(ctx context.Context, topic string, data []byte) error {
+	if err := b.nc.Publish("loom.notice."+topic, data); err != nil {
+		return fmt.Errorf("notifying %s: %w", topic, err)
+	}
+	return b.nc.FlushWithContext(ctx)
+}
+
+// Listen implements dist.Notifier.
+func (b *Backend) Listen(topic string, f func([]byte)) (func(), error) {
+	if f == nil {
+		return nil, errors.New("jetstream.Listen: nil listener")
+	}
+	sub, err := b.nc.Subscribe("loom.notice."+topic, func(m *nats.Msg) { f(m.Data) })
+	if err != nil {
+		return nil, fmt.Errorf("listening to %s: %w", topic, err)
+	}
+	if err := b.nc.Flush(); err != nil {
+		_ = sub.Unsubscribe()
+		return nil, fmt.Errorf("listening to %s: %w", topic, err)
+	}
+	return func() { _ = sub.Unsubscribe() }, nil
+}
+
+// DeleteQueue implements dist.Deleter: it deletes the queue's streams
+// (and so its consumers and messages).
+func (b *Backend) DeleteQueue(ctx context.Context, name string) error {
+	for _, st := range []string{"LOOM_" + name, "LOOM_" + name + "_DEAD"} {
+		if err := b.js.DeleteStream(ctx, st); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+			return fmt.Errorf("deleting stream %s: %w", st, err)
+		}
+	}
+	return nil
+}
+
 // Header names of loom's dead letters.
 const (
 	HeaderReason   = "Loom-Reason"

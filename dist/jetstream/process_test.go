@@ -18,6 +18,7 @@ import (
 
 	"loom/dist"
 	"loom/dist/jetstream"
+	"loom/pool"
 )
 
 // Faults against real processes: the test binary runs again as a NATS
@@ -38,6 +39,8 @@ func childRole() bool {
 		runServer()
 	case "worker":
 		runWorker()
+	case "poolworker":
+		runPoolWorker()
 	default:
 		return false
 	}
@@ -95,6 +98,42 @@ func runWorker() {
 		_, err = fmt.Fprintln(f, j.ID)
 		return err
 	}, dist.Workers(2))
+	b.Close()
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(2)
+	}
+	os.Exit(0)
+}
+
+// record is the remote pool's function in the fault tests: its effect is a
+// line with its argument appended to LOOM_DIST_EFFECTS; in a worker told
+// to hang (LOOM_DIST_HANG=1) it hangs instead.
+var record = pool.Register("dist-record", func(ctx context.Context, id string) (string, error) {
+	if os.Getenv("LOOM_DIST_HANG") == "1" {
+		fmt.Println("hanging", id)
+		select {}
+	}
+	f, err := os.OpenFile(os.Getenv("LOOM_DIST_EFFECTS"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	_, err = fmt.Fprintln(f, id)
+	return "recorded " + id, err
+})
+
+// runPoolWorker serves the remote pool LOOM_DIST_QUEUE at LOOM_DIST_URL.
+func runPoolWorker() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	b, err := jetstream.Connect(os.Getenv("LOOM_DIST_URL"))
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(2)
+	}
+	fmt.Println("ready")
+	err = dist.ServePool(ctx, b, os.Getenv("LOOM_DIST_QUEUE"), queueOptions, dist.Workers(2))
 	b.Close()
 	if err != nil {
 		fmt.Println("error", err)
@@ -261,6 +300,36 @@ func TestSIGTERMDrainsAWorker(t *testing.T) {
 	defer cancelGet()
 	if _, err := q.Get(nothing); err != nil {
 		t.Fatalf("the job put after the drained worker left is still there: %v", err)
+	}
+}
+
+// A remote-pool worker SIGKILLed while it runs a function: the caller's
+// task still completes, the job redelivered to another worker, and the
+// function's effect is recorded once.
+func TestRemotePoolWorkerKilledMidFunction(t *testing.T) {
+	b := embedded(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	p, err := dist.NewPool(ctx, b, "rpool", dist.JobQueue(queueOptions...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	out := filepath.Join(t.TempDir(), "effects")
+	env := []string{"LOOM_DIST_URL=" + b.URL(), "LOOM_DIST_QUEUE=rpool", "LOOM_DIST_EFFECTS=" + out}
+	first := start(t, "poolworker", append(env, "LOOM_DIST_HANG=1")...)
+	task, err := dist.Submit(ctx, p, record, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.expect(t, "hanging x")
+	first.kill()
+	start(t, "poolworker", env...)
+	if v, err := task.Wait(ctx); err != nil || v != "recorded x" {
+		t.Fatalf("the task of a killed worker's job: %q, %v", v, err)
+	}
+	if got := effects(t, out); !slices.Equal(got, []string{"x"}) {
+		t.Fatalf("effects %v, want the function's effect once", got)
 	}
 }
 

@@ -1,0 +1,159 @@
+package dist
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"loom"
+	"loom/pool"
+)
+
+// The functions the remote pool tests run; registered at package level, as
+// pool.Register asks, so that worker processes have them too.
+var (
+	square    = pool.Register("dist-square", func(_ context.Context, n int) (int, error) { return n * n, nil })
+	refuse    = pool.Register("dist-refuse", func(_ context.Context, why string) (int, error) { return 0, errors.New(why) })
+	explode   = pool.Register("dist-explode", func(context.Context, int) (int, error) { panic("remote boom") })
+	huge      = pool.Register("dist-huge", func(_ context.Context, n int) (string, error) { return strings.Repeat("x", n), nil })
+	cancelled = make(chan error, 1)
+	block     = pool.Register("dist-block", func(ctx context.Context, _ int) (int, error) {
+		<-ctx.Done()
+		cancelled <- context.Cause(ctx)
+		return 0, context.Cause(ctx)
+	})
+)
+
+// servePool runs ServePool on b for the test.
+func servePool(t *testing.T, b Backend, name string) {
+	t.Helper()
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- ServePool(ctx, b, name, nil, Workers(4)) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+func TestRemotePoolRunsFunctions(t *testing.T) {
+	b := Memory()
+	ctx := context.Background()
+	p, err := NewPool(ctx, b, "fns")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	servePool(t, b, "fns")
+	task, err := Submit(ctx, p, square, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := task.Wait(ctx); v != 49 || err != nil {
+		t.Fatalf("square(7) = %d, %v", v, err)
+	}
+	var re *pool.RemoteError
+	r, _ := Submit(ctx, p, refuse, "no way")
+	if _, err := r.Wait(ctx); !errors.As(err, &re) || re.Message != "no way" {
+		t.Fatalf("a remote error: %v", err)
+	}
+	x, _ := Submit(ctx, p, explode, 1)
+	if _, err := x.Wait(ctx); !errors.As(err, &re) || !strings.Contains(re.Panic, "remote boom") {
+		t.Fatalf("a remote panic: %v", err)
+	}
+	h, _ := Submit(ctx, p, huge, 2<<20)
+	if _, err := h.Wait(ctx); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("a result too large: %v", err)
+	}
+	if _, err := Submit(ctx, p, huge, int(0)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Submit(ctx, p, square, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Submit[int, int](ctx, nil, square, 1); !errors.Is(err, loom.ErrInvalidArgument) {
+		t.Fatalf("nil pool: %v", err)
+	}
+	if _, err := NewPool(ctx, b, strings.Repeat("p", MaxPoolName+1)); !errors.Is(err, loom.ErrInvalidArgument) {
+		t.Fatalf("long name: %v", err)
+	}
+}
+
+// Cancelling the caller's task cancels the remote function's context.
+func TestRemotePoolCancelReachesTheFunction(t *testing.T) {
+	b := Memory()
+	ctx := context.Background()
+	p, err := NewPool(ctx, b, "cancel")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	servePool(t, b, "cancel")
+	task, err := Submit(ctx, p, block, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // let a worker start it
+	why := errors.New("user pressed stop")
+	task.Cancel(why)
+	if _, err := task.Wait(ctx); !errors.Is(err, why) {
+		t.Fatalf("cancelled task: %v", err)
+	}
+	select {
+	case cause := <-cancelled:
+		if !errors.Is(cause, errCancelledByCaller) {
+			t.Fatalf("the remote function saw %v", cause)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the remote function was not cancelled")
+	}
+}
+
+// A job whose deadline passed before a worker took it is dropped with an
+// expired result; an unknown function name and a result delivered twice
+// are handled without harm.
+func TestRemotePoolExpiredUnknownAndDuplicates(t *testing.T) {
+	b := Memory()
+	ctx := context.Background()
+	p, err := NewPool(ctx, b, "edge", JobTTL(20*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	late, err := Submit(ctx, p, square, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(60 * time.Millisecond) // no worker yet: the job expires
+	servePool(t, b, "edge")
+	if _, err := late.Wait(ctx); !errors.Is(err, ErrJobExpired) {
+		t.Fatalf("a job past its deadline: %v", err)
+	}
+	// A job naming a function this process never registered (a worker
+	// binary older than the caller's, say).
+	ch := make(chan remoteResult, 1)
+	p.mu.Lock()
+	p.waiting["unknown-job"] = ch
+	p.mu.Unlock()
+	if err := p.jobs.Put(ctx, remoteJob{ID: "unknown-job", Func: "no-such-func", Caller: p.caller, Deadline: time.Now().Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := decodeResult(square, <-ch); !errors.Is(err, pool.ErrUnknownFunc) {
+		t.Fatalf("an unknown function: %v", err)
+	}
+	// A result delivered twice: the second finds nobody and is dropped.
+	task, _ := Submit(ctx, p, square, 5)
+	if v, err := task.Wait(ctx); v != 25 || err != nil {
+		t.Fatal(v, err)
+	}
+	if err := p.results.Put(ctx, remoteResult{ID: "already-done", Result: []byte{1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.results.Join(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -30,6 +30,10 @@ type Config struct {
 	// MaxValueBytes bounds a value's encoding (default 1 MiB, JetStream's
 	// default largest message); Put refuses a larger one with ErrTooLarge.
 	MaxValueBytes int
+	// Replicas is how many servers of a cluster keep each message
+	// (default 1; 3 survives the loss of one server). Backends without
+	// replication ignore it.
+	Replicas int
 }
 
 // MaxLevels is the most priority levels a queue may have.
@@ -112,6 +116,17 @@ func MaxValueBytes(n int) Option {
 	}
 }
 
+// Replicas sets how many servers of a cluster keep each message (1 to 5).
+func Replicas(n int) Option {
+	return func(o *options) error {
+		if n < 1 || n > 5 {
+			return invalid("%d replicas; want 1 to 5", n)
+		}
+		o.cfg.Replicas = n
+		return nil
+	}
+}
+
 // WithCodec sets how values are encoded (default JSON).
 func WithCodec(c Codec) Option {
 	return func(o *options) error {
@@ -125,7 +140,7 @@ func WithCodec(c Codec) Option {
 
 func buildOptions(opts []Option) (options, error) {
 	o := options{cfg: Config{Levels: 1, MaxAttempts: DefaultMaxAttempts, AckWait: DefaultAckWait,
-		DedupWindow: DefaultDedupWindow, MaxValueBytes: DefaultMaxValueBytes}, codec: JSON{}}
+		DedupWindow: DefaultDedupWindow, MaxValueBytes: DefaultMaxValueBytes, Replicas: 1}, codec: JSON{}}
 	for _, opt := range opts {
 		if opt == nil {
 			return o, invalid("nil option")

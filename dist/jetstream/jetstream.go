@@ -40,6 +40,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -99,6 +101,32 @@ func Listen(addr string) EmbeddedOption {
 	}
 }
 
+// Cluster makes the embedded server one node of the JetStream cluster
+// named name: it listens for the other nodes on listen ("127.0.0.1:6222")
+// and connects to routes ("nats://127.0.0.1:6223", ...). Every node needs
+// a ServerName of its own.
+func Cluster(name, listen string, routes ...string) EmbeddedOption {
+	return func(o *server.Options) error {
+		host, port, err := net.SplitHostPort(listen)
+		if err != nil {
+			return fmt.Errorf("cluster address %q: %w", listen, err)
+		}
+		p, err := strconv.Atoi(port)
+		if err != nil {
+			return fmt.Errorf("cluster address %q: bad port", listen)
+		}
+		o.Cluster = server.ClusterOpts{Name: name, Host: host, Port: p}
+		for _, r := range routes {
+			u, err := url.Parse(r)
+			if err != nil {
+				return fmt.Errorf("route %q: %w", r, err)
+			}
+			o.Routes = append(o.Routes, u)
+		}
+		return nil
+	}
+}
+
 // ServerName names the embedded server (default a random name).
 func ServerName(name string) EmbeddedOption {
 	return func(o *server.Options) error { o.ServerName = name; return nil }
@@ -126,6 +154,9 @@ func Embedded(dir string, opts ...EmbeddedOption) (*Backend, error) {
 	srv, err := server.NewServer(o)
 	if err != nil {
 		return nil, fmt.Errorf("jetstream.Embedded: %w", err)
+	}
+	if os.Getenv("LOOM_NATS_LOG") == "1" {
+		srv.ConfigureLogger()
 	}
 	go srv.Start()
 	if !srv.ReadyForConnections(30 * time.Second) {
@@ -223,6 +254,7 @@ func (b *Backend) OpenStore(ctx context.Context, name string, cfg dist.Config) (
 	st, err := b.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name: s.stream, Subjects: subjects, Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage,
 		Duplicates: cfg.DedupWindow, MaxMsgSize: int32(cfg.MaxValueBytes + 4096), AllowMsgSchedules: true,
+		Replicas: max(cfg.Replicas, 1),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating stream %s: %w", s.stream, err)
@@ -230,14 +262,14 @@ func (b *Backend) OpenStore(ctx context.Context, name string, cfg dist.Config) (
 	s.st = st
 	if s.dead, err = b.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name: s.stream + "_DEAD", Subjects: []string{s.base + ".dead"}, Storage: jetstream.FileStorage,
-		Duplicates: cfg.DedupWindow,
+		Duplicates: cfg.DedupWindow, Replicas: max(cfg.Replicas, 1),
 	}); err != nil {
 		return nil, fmt.Errorf("creating stream %s_DEAD: %w", s.stream, err)
 	}
 	for l := range cfg.Levels {
 		c, err := st.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
 			Durable: "loom-p" + strconv.Itoa(l), FilterSubject: s.level(l), AckPolicy: jetstream.AckExplicitPolicy,
-			AckWait: cfg.AckWait, MaxDeliver: -1, MaxAckPending: 1 << 16,
+			AckWait: cfg.AckWait, MaxDeliver: -1, MaxAckPending: 1 << 16, Replicas: max(cfg.Replicas, 1),
 		})
 		if err != nil {
 			return nil, fmt.Errorf("creating consumer loom-p%d on %s: %w", l, s.stream, err)
@@ -267,18 +299,50 @@ type store struct {
 
 func (s *store) level(l int) string { return s.base + ".p" + strconv.Itoa(l) }
 
-// Put implements dist.Store.
+// PublishTimeout bounds one attempt of a Put: an acknowledgement lost in a
+// failover (a node killed, a leader moving) would otherwise hold the Put
+// until its context ends. Put then publishes again with the same message
+// ID, which the stream's duplicate window turns into one message.
+const PublishTimeout = 2 * time.Second
+
+// Put implements dist.Store. Every message carries a Nats-Msg-Id (the Key,
+// or a random one), so that a publish retried after a lost acknowledgement
+// is stored once.
 func (s *store) Put(ctx context.Context, m dist.Outgoing) error {
 	if err := context.Cause(s.ctx); err != nil {
 		return err
 	}
-	if m.After == 0 {
-		// The common case, without a header map to build.
-		var opts []jetstream.PublishOpt
-		if m.Key != "" {
-			opts = append(opts, jetstream.WithMsgID(m.Key))
+	id := m.Key
+	if id == "" {
+		id = nuid.Next()
+	}
+	for {
+		actx, cancel := context.WithTimeout(ctx, PublishTimeout)
+		err := s.publish(actx, m, id)
+		cancel()
+		if err == nil || ctx.Err() != nil || !transient(err) {
+			return err
 		}
-		if _, err := s.b.js.Publish(ctx, s.level(m.Priority), m.Data, opts...); err != nil {
+		select { // failing over: again soon, with the same ID
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last attempt: %v)", context.Cause(ctx), err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// transient reports whether a publish error may pass: a timeout, no server
+// answering yet, or JetStream saying it is briefly unavailable.
+func transient(err error) bool {
+	var api *jetstream.APIError
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrNoResponders) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrConnectionReconnecting) ||
+		errors.As(err, &api) && api.Code == 503
+}
+
+func (s *store) publish(ctx context.Context, m dist.Outgoing, id string) error {
+	if m.After == 0 {
+		if _, err := s.b.js.Publish(ctx, s.level(m.Priority), m.Data, jetstream.WithMsgID(id)); err != nil {
 			return fmt.Errorf("publishing to %s: %w", s.level(m.Priority), err)
 		}
 		return nil
@@ -288,9 +352,7 @@ func (s *store) Put(ctx context.Context, m dist.Outgoing) error {
 	msg.Data = m.Data
 	msg.Header.Set(jetstream.ScheduleHeader, "@at "+time.Now().Add(m.After).UTC().Format(time.RFC3339Nano))
 	msg.Header.Set(jetstream.ScheduleTargetHeader, s.level(m.Priority))
-	if m.Key != "" {
-		msg.Header.Set(jetstream.MsgIDHeader, m.Key)
-	}
+	msg.Header.Set(jetstream.MsgIDHeader, id)
 	if _, err := s.b.js.PublishMsg(ctx, msg); err != nil {
 		return fmt.Errorf("publishing to %s: %w", msg.Subject, err)
 	}

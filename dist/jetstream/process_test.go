@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,6 +20,8 @@ import (
 	"loom/dist"
 	"loom/dist/jetstream"
 	"loom/pool"
+
+	"github.com/nats-io/nats-server/v2/server"
 )
 
 // Faults against real processes: the test binary runs again as a NATS
@@ -50,7 +53,15 @@ func childRole() bool {
 // runServer serves JetStream from LOOM_DIST_DIR on LOOM_DIST_ADDR until
 // its standard input closes (or it is killed).
 func runServer() {
-	b, err := jetstream.Embedded(os.Getenv("LOOM_DIST_DIR"), jetstream.Listen(os.Getenv("LOOM_DIST_ADDR")))
+	opts := []jetstream.EmbeddedOption{jetstream.Listen(os.Getenv("LOOM_DIST_ADDR"))}
+	if os.Getenv("LOOM_NATS_LOG") == "1" {
+		opts = append(opts, func(o *server.Options) error { o.NoLog = false; return nil })
+	}
+	if listen := os.Getenv("LOOM_DIST_CLUSTER"); listen != "" {
+		opts = append(opts, jetstream.ServerName(os.Getenv("LOOM_DIST_NAME")),
+			jetstream.Cluster("loom-test", listen, strings.Split(os.Getenv("LOOM_DIST_ROUTES"), ",")...))
+	}
+	b, err := jetstream.Embedded(os.Getenv("LOOM_DIST_DIR"), opts...)
 	if err != nil {
 		fmt.Println("error", err)
 		os.Exit(2)
@@ -435,4 +446,127 @@ func TestServerKilledAndRestartedKeepsAcknowledgedPuts(t *testing.T) {
 	if left, err := q.Unfinished(ctx); err != nil || left != 0 {
 		t.Fatalf("unfinished %d, %v", left, err)
 	}
+}
+
+// A three-node JetStream cluster on loopback, a queue with three replicas,
+// one node SIGKILLed under load: every acknowledged Put is taken, and the
+// producer and consumer carry on through the failover (our simulation of
+// several machines).
+func TestClusterLosesANode(t *testing.T) {
+	var clients, routes [3]string
+	for i := range 3 {
+		clients[i], routes[i] = freeAddr(t), freeAddr(t)
+	}
+	var nodes [3]*child
+	for i := range 3 {
+		var others []string
+		for j := range 3 {
+			if j != i {
+				others = append(others, "nats://"+routes[j])
+			}
+		}
+		nodes[i] = start(t, "server", "LOOM_DIST_DIR="+t.TempDir(), "LOOM_DIST_ADDR="+clients[i],
+			fmt.Sprintf("LOOM_DIST_NAME=n%d", i), "LOOM_DIST_CLUSTER="+routes[i], "LOOM_DIST_ROUTES="+strings.Join(others, ","))
+	}
+	b, err := jetstream.Connect("nats://" + strings.Join(clients[:], ",nats://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	var q *dist.Queue[int]
+	for { // the cluster elects its leaders first: try again every 2s
+		octx, cancelOpen := context.WithTimeout(ctx, 2*time.Second)
+		q, err = dist.Open[int](octx, b, "replicated", dist.Replicas(3), dist.AckWait(2*time.Second))
+		cancelOpen()
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the cluster never took the queue: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	defer q.Close()
+	const n = 300
+	var mu sync.Mutex
+	acked, seen := map[int]bool{}, map[int]bool{}
+	produced, afterKill := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(produced)
+		for i := range n {
+			if i == n/2 {
+				<-afterKill // the second half goes to a cluster short of a node
+			}
+			t0 := time.Now()
+			perr := q.Put(ctx, i)
+			if os.Getenv("LOOM_TEST_TRACE") == "1" && (perr != nil || time.Since(t0) > 100*time.Millisecond) {
+				t.Logf("put %d took %v: %v", i, time.Since(t0).Round(time.Millisecond), perr)
+			}
+			if perr == nil { // a Put that failed during the failover is not counted
+				mu.Lock()
+				acked[i] = true
+				mu.Unlock()
+			}
+		}
+	}()
+	killed := false
+	for {
+		mu.Lock()
+		all := len(acked) > 0 && len(seen) >= len(acked)
+		for v := range acked {
+			if !seen[v] {
+				all = false
+				break
+			}
+		}
+		count := len(seen)
+		mu.Unlock()
+		select {
+		case <-produced:
+			if all {
+				goto done
+			}
+		default:
+		}
+		if !killed && count >= n/3 {
+			if os.Getenv("LOOM_TEST_GRACEFUL") == "1" {
+				nodes[0].stdin.Close()
+				_ = nodes[0].cmd.Wait()
+			} else {
+				nodes[0].kill()
+			}
+			killed = true
+			close(afterKill)
+			t.Logf("killed node n0 after %d values were taken", count)
+		}
+		gctx, cancelGet := context.WithTimeout(ctx, time.Second)
+		m, err := q.Get(gctx)
+		cancelGet()
+		if ctx.Err() != nil {
+			t.Fatalf("%d of the acknowledged values taken when time ran out", count)
+		}
+		if err != nil {
+			continue // failing over
+		}
+		mu.Lock()
+		seen[m.Value] = true
+		mu.Unlock()
+		t0 := time.Now()
+		derr := m.Done(ctx)
+		if os.Getenv("LOOM_TEST_TRACE") == "1" {
+			t.Logf("got %d attempt %d, done in %v: %v", m.Value, m.Attempt(), time.Since(t0).Round(time.Millisecond), derr)
+		}
+	}
+done:
+	if !killed {
+		t.Fatal("the node was never killed")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(acked) < n*9/10 {
+		t.Fatalf("only %d of %d puts were acknowledged", len(acked), n)
+	}
+	t.Logf("%d puts acknowledged, all %d taken, across the loss of a node", len(acked), len(seen))
 }

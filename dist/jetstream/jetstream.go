@@ -299,20 +299,28 @@ type store struct {
 
 func (s *store) level(l int) string { return s.base + ".p" + strconv.Itoa(l) }
 
-// PublishTimeout bounds one attempt of a Put: an acknowledgement lost in a
-// failover (a node killed, a leader moving) would otherwise hold the Put
-// until its context ends. Put then publishes again with the same message
-// ID, which the stream's duplicate window turns into one message.
+// PublishTimeout bounds one attempt of a Put on a replicated queue: an
+// acknowledgement lost in a failover (a node killed, a leader moving)
+// would otherwise hold the Put until its context ends. Put then publishes
+// again with the same message ID, which the stream's duplicate window
+// turns into one message.
 const PublishTimeout = 2 * time.Second
 
-// Put implements dist.Store. Every message carries a Nats-Msg-Id (the Key,
-// or a random one), so that a publish retried after a lost acknowledgement
-// is stored once.
+// Put implements dist.Store. On a replicated queue (Replicas > 1) every
+// message carries a Nats-Msg-Id (its Key, or a random one) and an attempt
+// whose acknowledgement does not come within PublishTimeout is made again
+// with the same ID, so a failover neither loses nor doubles it. On a queue
+// of one replica a message carries an ID only if it has a Key (an ID per
+// message costs the server a third more per put), and Put waits for the
+// acknowledgement until ctx ends.
 func (s *store) Put(ctx context.Context, m dist.Outgoing) error {
 	if err := context.Cause(s.ctx); err != nil {
 		return err
 	}
 	id := m.Key
+	if s.cfg.Replicas <= 1 {
+		return s.publish(ctx, m, id)
+	}
 	if id == "" {
 		id = nuid.Next()
 	}
@@ -342,7 +350,11 @@ func transient(err error) bool {
 
 func (s *store) publish(ctx context.Context, m dist.Outgoing, id string) error {
 	if m.After == 0 {
-		if _, err := s.b.js.Publish(ctx, s.level(m.Priority), m.Data, jetstream.WithMsgID(id)); err != nil {
+		var opts []jetstream.PublishOpt
+		if id != "" {
+			opts = append(opts, jetstream.WithMsgID(id))
+		}
+		if _, err := s.b.js.Publish(ctx, s.level(m.Priority), m.Data, opts...); err != nil {
 			return fmt.Errorf("publishing to %s: %w", s.level(m.Priority), err)
 		}
 		return nil
@@ -352,7 +364,9 @@ func (s *store) publish(ctx context.Context, m dist.Outgoing, id string) error {
 	msg.Data = m.Data
 	msg.Header.Set(jetstream.ScheduleHeader, "@at "+time.Now().Add(m.After).UTC().Format(time.RFC3339Nano))
 	msg.Header.Set(jetstream.ScheduleTargetHeader, s.level(m.Priority))
-	msg.Header.Set(jetstream.MsgIDHeader, id)
+	if id != "" {
+		msg.Header.Set(jetstream.MsgIDHeader, id)
+	}
 	if _, err := s.b.js.PublishMsg(ctx, msg); err != nil {
 		return fmt.Errorf("publishing to %s: %w", msg.Subject, err)
 	}

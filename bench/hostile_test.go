@@ -3,14 +3,9 @@ package bench
 import (
 	"bufio"
 	"bytes"
-	"fmt"
 	"io"
 	"net"
-	"os"
-	"runtime"
 	"slices"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 )
@@ -92,41 +87,8 @@ func nonReaders(b *testing.B, impl string, clients, limit int) (rssMiB, p50, p99
 }
 
 // vmHWM reads a process's peak resident memory in KiB.
-func vmHWM(b *testing.B, pid int) int {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.Atoi(strings.Fields(rest)[0])
-			return kb
-		}
-	}
-	b.Fatal("no VmHWM")
-	return 0
-}
+func vmHWM(b *testing.B, pid int) int { return procStatus(b, pid, "VmHWM") }
 
 // TestHTTPServerChild is the body of a BenchmarkServeNonReaders child: it
 // runs one HTTP server, prints its address and serves until stdin closes.
-func TestHTTPServerChild(t *testing.T) {
-	impl := os.Getenv("LOOM_BENCH_SERVER")
-	if impl == "" {
-		t.Skip("runs only as a child of BenchmarkServeNonReaders")
-	}
-	for _, srv := range httpServers {
-		if srv.name != impl {
-			continue
-		}
-		runtime.GC()
-		addr, stop, err := srv.start()
-		if err != nil {
-			t.Fatal(err)
-		}
-		fmt.Printf("addr %s\n", addr)
-		_, _ = io.Copy(io.Discard, os.Stdin)
-		stop()
-		return
-	}
-	t.Fatalf("no server %q", impl)
-}
+func TestHTTPServerChild(t *testing.T) { serveAsChild(t, httpServers) }

@@ -451,29 +451,40 @@ func procCPU(b *testing.B, pid int) (user, sys time.Duration) {
 }
 
 // vmRSS returns a process's resident memory in KB.
-func vmRSS(b *testing.B, pid int) int {
+func vmRSS(b *testing.B, pid int) int { return procStatus(b, pid, "VmRSS") }
+
+// procStatus reads a figure in KB (VmRSS, VmHWM) of /proc/PID/status.
+func procStatus(b *testing.B, pid int, field string) int {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		b.Fatal(err)
 	}
 	for _, line := range strings.Split(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
 			kb, _ := strconv.Atoi(strings.Fields(rest)[0])
 			return kb
 		}
 	}
-	b.Fatal("no VmRSS")
+	b.Fatal("no " + field)
 	return 0
 }
 
 // TestEchoServerChild is the body of a BenchmarkIdleConns child: it runs
 // one echo server, prints its address and serves until stdin closes.
-func TestEchoServerChild(t *testing.T) {
+func TestEchoServerChild(t *testing.T) { serveAsChild(t, echoServers) }
+
+// serveAsChild runs the server of servers that LOOM_BENCH_SERVER names,
+// prints its address and serves until stdin closes; outside a child it
+// skips.
+func serveAsChild(t *testing.T, servers []struct {
+	name  string
+	start func() (string, func(), error)
+}) {
 	impl := os.Getenv("LOOM_BENCH_SERVER")
 	if impl == "" {
-		t.Skip("runs only as a child of BenchmarkIdleConns")
+		t.Skip("runs only as a benchmark's child process")
 	}
-	for _, srv := range echoServers {
+	for _, srv := range servers {
 		if srv.name != impl {
 			continue
 		}

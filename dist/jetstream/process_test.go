@@ -75,41 +75,46 @@ func runServer() {
 // runWorker serves the queue LOOM_DIST_QUEUE at LOOM_DIST_URL: a job's
 // effect is a line with its ID appended to LOOM_DIST_EFFECTS.
 func runWorker() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
-	defer stop()
-	b, err := jetstream.Connect(os.Getenv("LOOM_DIST_URL"))
-	if err != nil {
-		fmt.Println("error", err)
-		os.Exit(2)
-	}
-	q, err := dist.Open[job](ctx, b, os.Getenv("LOOM_DIST_QUEUE"), queueOptions...)
-	if err != nil {
-		fmt.Println("error", err)
-		os.Exit(2)
-	}
-	hang := os.Getenv("LOOM_DIST_HANG") == "1"
-	effects := os.Getenv("LOOM_DIST_EFFECTS")
-	fmt.Println("ready")
-	err = dist.Serve(ctx, q, func(ctx context.Context, j job) error {
-		switch {
-		case j.Mode == "hang" && hang:
-			fmt.Println("hanging", j.ID)
-			select {}
-		case j.Mode == "crash":
-			os.Exit(3)
-		case j.Mode == "slow":
-			fmt.Println("working", j.ID)
-			time.Sleep(500 * time.Millisecond)
-		}
-		f, err := os.OpenFile(effects, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	workerMain(func(ctx context.Context, b *jetstream.Backend) error {
+		q, err := dist.Open[job](ctx, b, os.Getenv("LOOM_DIST_QUEUE"), queueOptions...)
 		if err != nil {
 			return err
 		}
-		defer f.Close()
-		_, err = fmt.Fprintln(f, j.ID)
-		return err
-	}, dist.Workers(2))
-	b.Close()
+		hang := os.Getenv("LOOM_DIST_HANG") == "1"
+		effects := os.Getenv("LOOM_DIST_EFFECTS")
+		fmt.Println("ready")
+		return dist.Serve(ctx, q, func(ctx context.Context, j job) error {
+			switch {
+			case j.Mode == "hang" && hang:
+				fmt.Println("hanging", j.ID)
+				select {}
+			case j.Mode == "crash":
+				os.Exit(3)
+			case j.Mode == "slow":
+				fmt.Println("working", j.ID)
+				time.Sleep(500 * time.Millisecond)
+			}
+			f, err := os.OpenFile(effects, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			_, err = fmt.Fprintln(f, j.ID)
+			return err
+		}, dist.Workers(2))
+	})
+}
+
+// workerMain is a worker child's main: it connects to LOOM_DIST_URL, runs
+// serve until SIGTERM, and exits 0, or 2 with an error line.
+func workerMain(serve func(ctx context.Context, b *jetstream.Backend) error) {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	b, err := jetstream.Connect(os.Getenv("LOOM_DIST_URL"))
+	if err == nil {
+		err = serve(ctx, b)
+		b.Close()
+	}
 	if err != nil {
 		fmt.Println("error", err)
 		os.Exit(2)
@@ -136,21 +141,10 @@ var record = pool.Register("dist-record", func(ctx context.Context, id string) (
 
 // runPoolWorker serves the remote pool LOOM_DIST_QUEUE at LOOM_DIST_URL.
 func runPoolWorker() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
-	defer stop()
-	b, err := jetstream.Connect(os.Getenv("LOOM_DIST_URL"))
-	if err != nil {
-		fmt.Println("error", err)
-		os.Exit(2)
-	}
-	fmt.Println("ready")
-	err = dist.ServePool(ctx, b, os.Getenv("LOOM_DIST_QUEUE"), queueOptions, dist.Workers(2))
-	b.Close()
-	if err != nil {
-		fmt.Println("error", err)
-		os.Exit(2)
-	}
-	os.Exit(0)
+	workerMain(func(ctx context.Context, b *jetstream.Backend) error {
+		fmt.Println("ready")
+		return dist.ServePool(ctx, b, os.Getenv("LOOM_DIST_QUEUE"), queueOptions, dist.Workers(2))
+	})
 }
 
 // queueOptions are the fault tests' queue settings, the same in every

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"loom"
+	"loom/internal/registry"
 	"loom/pool"
 )
 
@@ -156,4 +157,43 @@ func TestRemotePoolExpiredUnknownAndDuplicates(t *testing.T) {
 	if err := p.results.Join(ctx); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// The queue reports to the monitor: this process's counts at once, the
+// backend's figures for the whole queue once a background refresh has
+// read them.
+func TestQueueReportsToTheMonitor(t *testing.T) {
+	ctx := context.Background()
+	name := "reported-" + newID() // -count=N: the last run's queue may not be collected yet
+	q, err := Open[int](ctx, Memory(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	for i := range 3 {
+		_ = q.Put(ctx, i)
+	}
+	m, _ := q.Get(ctx)
+	figures := func() map[string]float64 {
+		for _, r := range registry.Resources() {
+			if r.Kind == "dist-queue" && r.Name == name {
+				got := map[string]float64{}
+				for _, s := range r.Stats {
+					got[s.Name] = s.Value
+				}
+				return got
+			}
+		}
+		t.Fatal("the queue is not in the registry")
+		return nil
+	}
+	got := figures() // starts the first refresh
+	for deadline := time.Now().Add(5 * time.Second); (q.shared.Load() == nil || q.refreshing.Load()) && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	got = figures()
+	if got["puts"] != 3 || got["gets"] != 1 || got["in_flight_here"] != 1 || got["ready"] != 2 || got["in_flight"] != 1 {
+		t.Fatalf("figures %v", got)
+	}
+	_ = m.Done(ctx)
 }

@@ -33,7 +33,13 @@ type Queue[T any] struct {
 	inFlight int
 	idle     chan struct{} // closed when inFlight drops to 0 while draining
 
-	puts, gets, done, retried, dead, extended, settleErrs atomic.Int64
+	puts, gets, done, retried, dead, extended, settleErrs, redelivered atomic.Int64
+
+	// The backend's figures for the monitor, refreshed in the background
+	// at most once a second while the monitor reads them.
+	shared     atomic.Pointer[Stats]
+	refreshing atomic.Bool
+	refreshed  atomic.Int64 // UnixNano of the last refresh
 }
 
 // Open opens the queue named name on b (1 to 64 letters, digits, '-' and
@@ -164,6 +170,9 @@ func (q *Queue[T]) get(ctx, gctx context.Context) (*Msg[T], error) {
 		q.inFlight++
 		q.mu.Unlock()
 		q.gets.Add(1)
+		if d.Attempt() > 1 {
+			q.redelivered.Add(1)
+		}
 		return m, nil
 	}
 }
@@ -278,17 +287,40 @@ func (q *Queue[T]) Close() error {
 	return q.store.Close()
 }
 
+// report gives the monitor this process's counts and the backend's
+// figures for the whole queue (ready, delayed, in_flight, dead, across
+// processes), as last read: reading them is a round trip to the backend,
+// so report starts a refresh in the background, at most once a second,
+// and never waits for one.
 func (q *Queue[T]) report(f *registry.Figures) {
 	q.mu.Lock()
 	f.Stat("in_flight_here", float64(q.inFlight))
 	q.mu.Unlock()
 	f.Stat("puts", float64(q.puts.Load()))
 	f.Stat("gets", float64(q.gets.Load()))
+	f.Stat("redelivered", float64(q.redelivered.Load()))
 	f.Stat("done", float64(q.done.Load()))
 	f.Stat("retried", float64(q.retried.Load()))
-	f.Stat("dead", float64(q.dead.Load()))
+	f.Stat("dead_here", float64(q.dead.Load()))
 	f.Stat("extended", float64(q.extended.Load()))
 	f.Stat("settle_errors", float64(q.settleErrs.Load()))
+	if st := q.shared.Load(); st != nil {
+		f.Stat("ready", float64(st.Ready))
+		f.Stat("delayed", float64(st.Delayed))
+		f.Stat("in_flight", float64(st.InFlight))
+		f.Stat("dead", float64(st.Dead))
+	}
+	if time.Now().UnixNano()-q.refreshed.Load() > int64(time.Second) && q.stop.Err() == nil && q.refreshing.CompareAndSwap(false, true) {
+		go func() {
+			defer q.refreshing.Store(false)
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			if st, err := q.store.Stats(ctx); err == nil {
+				q.shared.Store(&st)
+			}
+			q.refreshed.Store(time.Now().UnixNano())
+		}()
+	}
 }
 
 // Msg is one message taken from a Queue: its value and the calls that

@@ -134,9 +134,14 @@ func (c *chain[T]) close() {
 // takes one from a ring it has emptied.
 func (c *chain[T]) takeAll() []T {
 	var out []T
-	for s := c.head.Load(); s != nil && s != c.end; s = s.next.Load() {
+	last := c.head.Load()
+	for s := last; s != nil && s != c.end; s = s.next.Load() {
 		out = s.takeAll(out)
+		last = s
 	}
+	// Every ring is drained and stays empty: the head moves to the last,
+	// so that gets (and so len) count the items taken from all of them.
+	c.head.Store(last)
 	return out
 }
 

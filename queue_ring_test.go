@@ -266,3 +266,25 @@ func TestChainCloseWalksPastALaggingTail(t *testing.T) {
 		t.Fatal("items after the last")
 	}
 }
+
+// Shutdown(true) on an unbounded queue that spans several rings takes every
+// item and leaves the queue empty by every count (a Len that counted only
+// the first ring's items failed TestQueueNothingLostUnderContention once).
+func TestQueueUnboundedShutdownNowEmptiesEveryRing(t *testing.T) {
+	q := NewQueue[int]("q", 0)
+	for i := range 100 { // past the first ring of 32
+		if err := q.TryPut(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := q.TryGet(); err != nil {
+		t.Fatal(err)
+	}
+	left := q.Shutdown(true)
+	if len(left) != 99 || left[0] != 1 || left[98] != 99 {
+		t.Fatalf("Shutdown(true) returned %d items (%v...)", len(left), left[:min(3, len(left))])
+	}
+	if q.Len() != 0 || q.Unfinished() != 1 {
+		t.Fatalf("len %d, unfinished %d after Shutdown(true); want 0 and the 1 item taken and not done", q.Len(), q.Unfinished())
+	}
+}

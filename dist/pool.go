@@ -44,6 +44,7 @@ type Pool struct {
 
 	mu      sync.Mutex
 	waiting map[string]chan remoteResult
+	stats   PoolStats
 	stop    context.CancelFunc
 	read    chan struct{} // closed when the result reader ends
 }
@@ -65,6 +66,17 @@ type remoteResult struct {
 	Err    string `json:",omitempty"`
 	Panic  string `json:",omitempty"`
 	Kind   string `json:",omitempty"` // "unknown", "expired", "cancelled", "too-large", or "" for the function's own outcome
+	// Attempt is the delivery of the job that ran: more than 1 when its
+	// first worker died.
+	Attempt int `json:",omitempty"`
+}
+
+// PoolStats counts what a caller's pool has seen.
+type PoolStats struct {
+	Submitted   int64 // jobs put
+	Results     int64 // results handed to a waiting task
+	Redelivered int64 // of those, results of a job's second or later delivery
+	Dropped     int64 // results nobody waited for: delivered twice, or for a task that gave up
 }
 
 // DefaultJobTTL is how long a job submitted without a deadline may wait
@@ -167,6 +179,15 @@ func (p *Pool) readResults(ctx context.Context) {
 		p.mu.Lock()
 		ch := p.waiting[m.Value.ID]
 		delete(p.waiting, m.Value.ID)
+		switch {
+		case ch == nil:
+			p.stats.Dropped++
+		case m.Value.Attempt > 1:
+			p.stats.Redelivered++
+			fallthrough
+		default:
+			p.stats.Results++
+		}
 		p.mu.Unlock()
 		if ch != nil {
 			ch <- m.Value
@@ -206,6 +227,9 @@ func Submit[A, R any](ctx context.Context, p *Pool, f *pool.Func[A, R], arg A) (
 		p.forget(job.ID)
 		return nil, fmt.Errorf("dist.Submit: %w", err)
 	}
+	p.mu.Lock()
+	p.stats.Submitted++
+	p.mu.Unlock()
 	return loom.Go(ctx, f.Name(), func(tctx context.Context) (R, error) {
 		var zero R
 		select {
@@ -217,6 +241,13 @@ func Submit[A, R any](ctx context.Context, p *Pool, f *pool.Func[A, R], arg A) (
 			return zero, context.Cause(tctx)
 		}
 	}), nil
+}
+
+// Stats returns what the pool has seen so far.
+func (p *Pool) Stats() PoolStats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stats
 }
 
 func (p *Pool) forget(id string) {
@@ -342,7 +373,7 @@ func (w *poolWorker) run(ctx context.Context, job remoteJob) error {
 			res = remoteResult{Result: out}
 		}
 	}
-	res.ID = job.ID
+	res.ID, res.Attempt = job.ID, Attempt(ctx)
 	q, err := w.reply(ctx, job.Caller)
 	if err != nil {
 		return err // retried: the result queue may come back

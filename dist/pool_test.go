@@ -187,11 +187,11 @@ func TestQueueReportsToTheMonitor(t *testing.T) {
 		t.Fatal("the queue is not in the registry")
 		return nil
 	}
-	got := figures() // starts the first refresh
+	figures() // starts the first refresh
 	for deadline := time.Now().Add(5 * time.Second); (q.shared.Load() == nil || q.refreshing.Load()) && time.Now().Before(deadline); {
 		time.Sleep(time.Millisecond)
 	}
-	got = figures()
+	got := figures()
 	if got["puts"] != 3 || got["gets"] != 1 || got["in_flight_here"] != 1 || got["ready"] != 2 || got["in_flight"] != 1 {
 		t.Fatalf("figures %v", got)
 	}

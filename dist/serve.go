@@ -172,10 +172,21 @@ func Serve[T any](ctx context.Context, q *Queue[T], handler func(ctx context.Con
 	return nil
 }
 
+// attemptKey is the context key under which Serve gives a handler its
+// message's attempt number.
+type attemptKey struct{}
+
+// Attempt returns, in a handler run by Serve, the attempt number of the
+// message it handles (1 the first time); 0 elsewhere.
+func Attempt(ctx context.Context) int {
+	n, _ := ctx.Value(attemptKey{}).(int)
+	return n
+}
+
 // serveOne runs the handler on one message and settles it.
 func serveOne[T any](ctx context.Context, q *Queue[T], m *Msg[T], handler func(ctx context.Context, v T) error, c *serveConfig, w *extender) {
 	w.watch(func() error { return m.Extend(context.WithoutCancel(ctx)) })
-	err := callHandler(ctx, handler, m.Value)
+	err := callHandler(context.WithValue(ctx, attemptKey{}, m.Attempt()), handler, m.Value)
 	w.watch(nil)
 	sctx := context.WithoutCancel(ctx)
 	var settleErr error

@@ -27,6 +27,8 @@ type demoConfig struct {
 	monitor     string // address of the monitor
 	hold        bool   // keep the monitor and server up after the run
 	progress    bool
+	dist        bool // run the distributed part instead
+	jobs        int  // its jobs
 }
 
 func newDemo() *cobra.Command {
@@ -43,11 +45,20 @@ CPU pool for hashing), and ends with a report: throughput, failures,
 retries, breaker trips, and the loops' and pools' own figures.
 
 With --hold the server and the monitor stay up after the report, until
-Ctrl-C, so that you can look around (loom top ADDR).`,
+Ctrl-C, so that you can look around (loom top ADDR).
+
+With --dist it runs the distributed part instead: an embedded NATS
+JetStream server, three loom worker processes of this binary serving a
+remote pool, --jobs jobs submitted to it, one worker SIGKILLed midway,
+and a report of jobs done, redelivered, dead-lettered, lost (0) and done
+twice (0).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if c.urls < 1 || c.concurrency < 1 || c.timeout <= 0 {
-				return fmt.Errorf("--urls and --concurrency must be at least 1 and --timeout positive")
+			if c.urls < 1 || c.concurrency < 1 || c.timeout <= 0 || c.jobs < 1 {
+				return fmt.Errorf("--urls, --concurrency and --jobs must be at least 1 and --timeout positive")
+			}
+			if c.dist {
+				return runDistDemo(cmd.Context(), cmd.OutOrStdout(), distDemoConfig{jobs: c.jobs, workers: 3})
 			}
 			return runDemo(cmd.Context(), cmd.OutOrStdout(), c)
 		},
@@ -58,6 +69,8 @@ Ctrl-C, so that you can look around (loom top ADDR).`,
 	cmd.Flags().StringVar(&c.monitor, "monitor", "127.0.0.1:0", "address of the monitor (beyond loopback it needs LOOM_MONITOR_TOKEN)")
 	cmd.Flags().BoolVar(&c.hold, "hold", false, "keep the server and the monitor up after the run, until Ctrl-C")
 	cmd.Flags().BoolVar(&c.progress, "progress", isTerminal(os.Stdout), "show a live progress bar (default: on a terminal)")
+	cmd.Flags().BoolVar(&c.dist, "dist", false, "run the distributed part instead: an embedded JetStream server, three loom worker processes, one SIGKILLed midway")
+	cmd.Flags().IntVar(&c.jobs, "jobs", 300, "with --dist, how many jobs to run")
 	return cmd
 }
 

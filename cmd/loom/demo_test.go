@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -13,7 +14,30 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv("LOOM_RUN_MAIN") == "1" {
+		// A child process of a test (loom worker, for demo --dist):
+		// the test binary runs the command, as the loom binary would.
+		os.Args = append([]string{"loom"}, os.Args[1:]...)
+		main()
+		return
+	}
 	goleak.VerifyTestMain(m)
+}
+
+// The distributed part of the demo: three worker processes, one SIGKILLed
+// midway, every job done once and none lost.
+func TestDemoDistLosesNothing(t *testing.T) {
+	var out bytes.Buffer
+	if err := runDistDemo(context.Background(), &out, distDemoConfig{jobs: 60, workers: 3}); err != nil {
+		t.Fatalf("demo --dist: %v\n%s", err, out.String())
+	}
+	text := out.String()
+	for _, want := range []string{"SIGKILLed after", "jobs submitted   60", "done             60", "lost             0", "done twice       0", "failed           0"} {
+		if !strings.Contains(text, want) {
+			t.Fatalf("the report lacks %q:\n%s", want, text)
+		}
+	}
+	t.Log("\n" + text)
 }
 
 func TestDemoServesFetchesAndReports(t *testing.T) {

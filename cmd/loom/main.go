@@ -5,6 +5,7 @@
 //	loom top     watch a program's monitor: tasks, pools, loops, breakers
 //	loom fetch   fetch many URLs politely and resumably, as JSON lines
 //	loom serve   serve HTTP/1.1 on event loops, with fault injection
+//	loom worker  run this binary's registered functions for remote callers
 package main
 
 import (
@@ -33,6 +34,6 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newDemo(), newTop(), newFetch(), newServe())
+	root.AddCommand(newDemo(), newTop(), newFetch(), newServe(), newWorker())
 	return root
 }

@@ -115,3 +115,14 @@ type Notifier interface {
 type Deleter interface {
 	DeleteQueue(ctx context.Context, name string) error
 }
+
+// Registry is implemented by backends that keep a small shared table of
+// records by key, visible to every process (JetStream: a key-value
+// bucket): remote workers write their heartbeats into it, and callers read
+// who serves a pool.
+type Registry interface {
+	// Record writes value under key, replacing what was there.
+	Record(ctx context.Context, key string, value []byte) error
+	// Records returns the values of the keys that start with prefix.
+	Records(ctx context.Context, prefix string) (map[string][]byte, error)
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -20,6 +21,31 @@ type memory struct {
 	mu        sync.Mutex
 	queues    map[string]*memQueue
 	listeners map[string]map[*func([]byte)]bool
+	records   map[string][]byte
+}
+
+// Record implements Registry.
+func (b *memory) Record(ctx context.Context, key string, value []byte) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.records == nil {
+		b.records = map[string][]byte{}
+	}
+	b.records[key] = append([]byte(nil), value...)
+	return context.Cause(ctx)
+}
+
+// Records implements Registry.
+func (b *memory) Records(ctx context.Context, prefix string) (map[string][]byte, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := map[string][]byte{}
+	for k, v := range b.records {
+		if strings.HasPrefix(k, prefix) {
+			out[k] = append([]byte(nil), v...)
+		}
+	}
+	return out, context.Cause(ctx)
 }
 
 // Notify implements Notifier.

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"loom"
+	"loom/internal/registry"
 	"loom/pool"
 )
 
@@ -45,6 +47,9 @@ type Pool struct {
 	mu      sync.Mutex
 	waiting map[string]chan remoteResult
 	stats   PoolStats
+	seen    atomic.Pointer[[]WorkerInfo] // the workers, as last read for the monitor
+	reading atomic.Bool
+	readAt  atomic.Int64
 	stop    context.CancelFunc
 	read    chan struct{} // closed when the result reader ends
 }
@@ -152,7 +157,63 @@ func NewPool(ctx context.Context, b Backend, name string, opts ...PoolOption) (*
 	rctx, stop := context.WithCancel(context.Background())
 	p.stop = stop
 	go p.readResults(rctx)
+	registry.Track(p, registry.KindDistPool, name, (*Pool).report)
 	return p, nil
+}
+
+// report gives the monitor the pool's counts and its remote workers, as
+// their heartbeats last said: alive, lost, and each one's jobs and the
+// seconds since its last heartbeat (-1 for a lost one). Reading the
+// heartbeats is a round trip to the backend, done in the background at
+// most once a second.
+func (p *Pool) report(f *registry.Figures) {
+	st := p.Stats()
+	p.mu.Lock()
+	waiting := len(p.waiting)
+	p.mu.Unlock()
+	f.Stat("submitted", float64(st.Submitted))
+	f.Stat("results", float64(st.Results))
+	f.Stat("redelivered", float64(st.Redelivered))
+	f.Stat("dropped", float64(st.Dropped))
+	f.Stat("waiting", float64(waiting))
+	if ws := p.seen.Load(); ws != nil {
+		alive, lost := 0, 0
+		for _, w := range *ws {
+			switch {
+			case w.Lost:
+				lost++
+			case !w.Left:
+				alive++
+			}
+		}
+		f.Stat("workers_alive", float64(alive))
+		f.Stat("workers_lost", float64(lost))
+		now := time.Now()
+		for _, w := range *ws {
+			name := fmt.Sprintf("worker %s/%d", w.Host, w.PID)
+			switch {
+			case w.Left:
+				continue
+			case w.Lost:
+				f.Stat(name+" seen_seconds_ago", -1)
+			default:
+				f.Stat(name+" seen_seconds_ago", now.Sub(w.Seen).Seconds())
+			}
+			f.Stat(name+" running", float64(w.Running))
+			f.Stat(name+" done", float64(w.Done))
+		}
+	}
+	if time.Now().UnixNano()-p.readAt.Load() > int64(time.Second) && p.reading.CompareAndSwap(false, true) {
+		go func() {
+			defer p.reading.Store(false)
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			if ws, err := RemoteWorkers(ctx, p.b, p.name); err == nil {
+				p.seen.Store(&ws)
+			}
+			p.readAt.Store(time.Now().UnixNano())
+		}()
+	}
 }
 
 func resultQueue(pool, caller string) string { return pool + "-r-" + caller }
@@ -311,6 +372,17 @@ func ServePool(ctx context.Context, b Backend, name string, queue []Option, opts
 	defer jobs.Close()
 	w := &poolWorker{b: b, name: name, running: map[string]context.CancelCauseFunc{}, replies: map[string]*Queue[remoteResult]{}}
 	defer w.close()
+	if r, ok := b.(Registry); ok {
+		every := DefaultHeartbeatEvery
+		c := serveConfig{}
+		for _, o := range opts {
+			if o != nil && o(&c) == nil && c.heartbeat > 0 {
+				every = c.heartbeat
+			}
+		}
+		stopBeats := heartbeats(ctx, r, name, every, &w.nrunning, &w.ndone)
+		defer stopBeats()
+	}
 	stop, err := note.Listen(cancelTopic(name), func(id []byte) { w.cancel(string(id)) })
 	if err != nil {
 		return fmt.Errorf("dist.ServePool: %w", err)
@@ -321,11 +393,12 @@ func ServePool(ctx context.Context, b Backend, name string, queue []Option, opts
 
 // poolWorker is ServePool's state.
 type poolWorker struct {
-	b       Backend
-	name    string
-	mu      sync.Mutex
-	running map[string]context.CancelCauseFunc // by job ID
-	replies map[string]*Queue[remoteResult]    // result queues, by caller
+	b               Backend
+	name            string
+	nrunning, ndone atomic.Int64 // for the heartbeats
+	mu              sync.Mutex
+	running         map[string]context.CancelCauseFunc // by job ID
+	replies         map[string]*Queue[remoteResult]    // result queues, by caller
 }
 
 // errCancelledByCaller is the cause a cancelled job's function sees.
@@ -352,7 +425,10 @@ func (w *poolWorker) run(ctx context.Context, job remoteJob) error {
 		w.mu.Lock()
 		w.running[job.ID] = cancel
 		w.mu.Unlock()
+		w.nrunning.Add(1)
 		out, err := pool.Invoke(jctx, job.Func, job.Arg)
+		w.nrunning.Add(-1)
+		w.ndone.Add(1)
 		w.mu.Lock()
 		delete(w.running, job.ID)
 		w.mu.Unlock()

@@ -2,6 +2,7 @@ package dist
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -196,4 +197,45 @@ func TestQueueReportsToTheMonitor(t *testing.T) {
 		t.Fatalf("figures %v", got)
 	}
 	_ = m.Done(ctx)
+}
+
+// Workers of a remote pool write heartbeats: RemoteWorkers lists them
+// alive while they serve, as left once they stop cleanly, and as lost when
+// their heartbeats stop without that.
+func TestRemoteWorkersHeartbeat(t *testing.T) {
+	b := Memory()
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- ServePool(ctx, b, "beats", nil, Heartbeat(20*time.Millisecond)) }()
+	var ws []WorkerInfo
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		var err error
+		if ws, err = RemoteWorkers(context.Background(), b, "beats"); err != nil {
+			t.Fatal(err)
+		}
+		if len(ws) == 1 && ws[0].Seen.After(ws[0].Started) {
+			break
+		}
+	}
+	if len(ws) != 1 || ws[0].Lost || ws[0].Left || ws[0].Pool != "beats" || ws[0].Every != 20*time.Millisecond {
+		t.Fatalf("a serving worker: %+v", ws)
+	}
+	stop()
+	if err := <-served; err != nil {
+		t.Fatal(err)
+	}
+	ws, _ = RemoteWorkers(context.Background(), b, "beats")
+	if len(ws) != 1 || !ws[0].Left || ws[0].Lost {
+		t.Fatalf("a worker that stopped cleanly: %+v", ws)
+	}
+	// A worker whose heartbeats stopped three intervals ago, killed.
+	gone := WorkerInfo{ID: "gone", Pool: "beats", Started: time.Now().Add(-time.Minute), Seen: time.Now().Add(-time.Second), Every: 100 * time.Millisecond}
+	data, _ := json.Marshal(gone)
+	if err := b.(Registry).Record(context.Background(), workersPrefix("beats")+"gone", data); err != nil {
+		t.Fatal(err)
+	}
+	ws, _ = RemoteWorkers(context.Background(), b, "beats")
+	if len(ws) != 2 || ws[0].ID != "gone" || !ws[0].Lost {
+		t.Fatalf("a killed worker: %+v", ws)
+	}
 }

@@ -23,6 +23,7 @@ type serveConfig struct {
 	extendEvery time.Duration
 	drain       time.Duration
 	onError     func(error)
+	heartbeat   time.Duration // ServePool's
 }
 
 // Workers sets how many messages Serve handles at once (default

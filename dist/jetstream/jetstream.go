@@ -60,6 +60,54 @@ type Backend struct {
 	nc  *nats.Conn
 	js  jetstream.JetStream
 	srv *server.Server // the embedded server, or nil
+
+	kvOnce sync.Once
+	kv     jetstream.KeyValue
+	kvErr  error
+}
+
+// RecordsBucket is the key-value bucket of dist.Registry's records
+// (remote workers' heartbeats); a record not rewritten for RecordsMaxAge
+// is dropped.
+const (
+	RecordsBucket = "loom_records"
+	RecordsMaxAge = 10 * time.Minute
+)
+
+func (b *Backend) bucket(ctx context.Context) (jetstream.KeyValue, error) {
+	b.kvOnce.Do(func() {
+		b.kv, b.kvErr = b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: RecordsBucket, TTL: RecordsMaxAge, History: 1})
+	})
+	return b.kv, b.kvErr
+}
+
+// Record implements dist.Registry with a key-value bucket.
+func (b *Backend) Record(ctx context.Context, key string, value []byte) error {
+	kv, err := b.bucket(ctx)
+	if err != nil {
+		return fmt.Errorf("records bucket: %w", err)
+	}
+	_, err = kv.Put(ctx, key, value)
+	return err
+}
+
+// Records implements dist.Registry.
+func (b *Backend) Records(ctx context.Context, prefix string) (map[string][]byte, error) {
+	kv, err := b.bucket(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("records bucket: %w", err)
+	}
+	keys, err := kv.ListKeysFiltered(ctx, prefix+">")
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]byte{}
+	for k := range keys.Keys() {
+		if e, err := kv.Get(ctx, k); err == nil {
+			out[k] = e.Value()
+		}
+	}
+	return out, nil
 }
 
 // Connect returns a backend on the NATS servers at urls (comma-separated,

@@ -143,7 +143,7 @@ var record = pool.Register("dist-record", func(ctx context.Context, id string) (
 func runPoolWorker() {
 	workerMain(func(ctx context.Context, b *jetstream.Backend) error {
 		fmt.Println("ready")
-		return dist.ServePool(ctx, b, os.Getenv("LOOM_DIST_QUEUE"), queueOptions, dist.Workers(2))
+		return dist.ServePool(ctx, b, os.Getenv("LOOM_DIST_QUEUE"), queueOptions, dist.Workers(2), dist.Heartbeat(100*time.Millisecond))
 	})
 }
 
@@ -336,6 +336,18 @@ func TestRemotePoolWorkerKilledMidFunction(t *testing.T) {
 	if got := effects(t, out); !slices.Equal(got, []string{"x"}) {
 		t.Fatalf("effects %v, want the function's effect once", got)
 	}
+	// The killed worker shows as lost, the other as alive, from their
+	// heartbeats in the server's key-value bucket.
+	var ws []dist.WorkerInfo
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if ws, err = dist.RemoteWorkers(ctx, b, "rpool"); err != nil {
+			t.Fatal(err)
+		}
+		if len(ws) == 2 && ws[0].Lost && !ws[1].Lost {
+			return
+		}
+	}
+	t.Fatalf("workers by their heartbeats: %+v, want the first lost and the second alive", ws)
 }
 
 // A job that crashes its worker every time is dead-lettered once it has

@@ -48,6 +48,7 @@ const (
 	KindPipeline
 	KindService
 	KindDistQueue
+	KindDistPool
 )
 
 // String returns the kind's name as the monitor shows it.
@@ -93,6 +94,8 @@ func (k Kind) String() string {
 		return "service"
 	case KindDistQueue:
 		return "dist-queue"
+	case KindDistPool:
+		return "dist-pool"
 	}
 	return "unknown"
 }

@@ -14,11 +14,13 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/nats-io/nats.go"
 	natsjs "github.com/nats-io/nats.go/jetstream"
 
 	"loom"
 	"loom/dist"
 	"loom/dist/jetstream"
+	"loom/pool"
 )
 
 // The distributed queue side by side with raw nats.go doing the same work
@@ -393,4 +395,114 @@ func BenchmarkDistLatency(b *testing.B) {
 			return err
 		}, got)
 	})
+}
+
+// BenchmarkDistPool is one remote call per operation, submitted and waited
+// for one at a time (the round trip): loom's remote pool on an embedded
+// JetStream server against the local process pool (a child process on
+// this machine) and raw nats.go request/reply doing the same gob work.
+// The throughput rows run 64 calls in flight over 1, 4 and 16 workers.
+func BenchmarkDistPool(b *testing.B) {
+	ctx := context.Background()
+	b.Run("roundtrip/impl=loom", func(b *testing.B) {
+		e := newDistEnv(b)
+		p, stop := distPoolEnv(b, e, 1)
+		defer stop()
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := range b.N {
+			t, err := dist.Submit(ctx, p, double, i)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if v, err := t.Wait(ctx); err != nil || v != 2*i {
+				b.Fatal(v, err)
+			}
+		}
+	})
+	b.Run("roundtrip/impl=processpool", func(b *testing.B) {
+		pp := pool.NewProcessPool(pool.WithSize(1))
+		defer pp.Close(ctx)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := range b.N {
+			t, err := pool.Run(ctx, pp, double, i)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if v, err := t.Wait(ctx); err != nil || v != 2*i {
+				b.Fatal(v, err)
+			}
+		}
+	})
+	b.Run("roundtrip/impl=natsreq", func(b *testing.B) {
+		e := newDistEnv(b)
+		nc := e.b.Conn()
+		sub, err := nc.Subscribe("bench.double", func(m *nats.Msg) {
+			out, err := pool.Invoke(ctx, "double", m.Data)
+			if err != nil {
+				b.Error(err)
+			}
+			_ = m.Respond(out)
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer sub.Unsubscribe()
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := range b.N {
+			arg, _ := double.EncodeArg(i)
+			m, err := nc.RequestWithContext(ctx, "bench.double", arg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if v, err := double.DecodeResult(m.Data); err != nil || v != 2*i {
+				b.Fatal(v, err)
+			}
+		}
+	})
+	for _, workers := range []int{1, 4, 16} {
+		b.Run(fmt.Sprintf("workers=%d/impl=loom", workers), func(b *testing.B) {
+			e := newDistEnv(b)
+			p, stop := distPoolEnv(b, e, workers)
+			defer stop()
+			sem := make(chan struct{}, 64)
+			var wg sync.WaitGroup
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				sem <- struct{}{}
+				t, err := dist.Submit(ctx, p, double, i)
+				if err != nil {
+					b.Fatal(err)
+				}
+				wg.Go(func() {
+					defer func() { <-sem }()
+					if v, err := t.Wait(ctx); err != nil || v != 2*i {
+						b.Error(v, err)
+					}
+				})
+			}
+			wg.Wait()
+		})
+	}
+}
+
+// distPoolEnv opens a remote pool on e and serves it with workers workers
+// in this process.
+func distPoolEnv(b *testing.B, e *distEnv, workers int) (*dist.Pool, func()) {
+	name := fmt.Sprintf("bp%d", distSeq.Add(1))
+	p, err := dist.NewPool(context.Background(), e.b, name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- dist.ServePool(ctx, e.b, name, nil, dist.Workers(workers)) }()
+	return p, func() {
+		stop()
+		<-done
+		p.Close()
+	}
 }

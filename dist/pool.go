@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,6 +43,7 @@ type Pool struct {
 	caller  string
 	ttl     time.Duration
 	maxArg  int
+	host    string
 	qopts   []Option // the jobs queue's
 
 	mu      sync.Mutex
@@ -61,7 +63,8 @@ type remoteJob struct {
 	Arg      []byte
 	Caller   string
 	Deadline time.Time
-	Task     string // the submitting task's name, for the worker's monitor
+	Parent   uint64 // the submitting task's registry ID in the caller's process, 0 if none
+	Host     string // the caller's host, with Caller: where the job came from
 }
 
 // remoteResult is a job's outcome as it travels back.
@@ -137,6 +140,7 @@ func NewPool(ctx context.Context, b Backend, name string, opts ...PoolOption) (*
 		return nil, fmt.Errorf("dist.NewPool: %w", invalid("backend %T cannot notify or delete queues", b))
 	}
 	p := &Pool{name: name, b: b, note: note, caller: newID(), ttl: DefaultJobTTL, waiting: map[string]chan remoteResult{}, read: make(chan struct{})}
+	p.host, _ = os.Hostname()
 	for _, o := range opts {
 		if o == nil {
 			return nil, fmt.Errorf("dist.NewPool: %w", invalid("nil option"))
@@ -276,7 +280,8 @@ func Submit[A, R any](ctx context.Context, p *Pool, f *pool.Func[A, R], arg A) (
 	if len(raw) > p.maxArg {
 		return nil, fmt.Errorf("dist.Submit: %w: the argument of %q encodes to %d bytes, over %d", ErrTooLarge, f.Name(), len(raw), p.maxArg)
 	}
-	job := remoteJob{ID: newID(), Func: f.Name(), Arg: raw, Caller: p.caller, Deadline: time.Now().Add(p.ttl)}
+	job := remoteJob{ID: newID(), Func: f.Name(), Arg: raw, Caller: p.caller, Deadline: time.Now().Add(p.ttl),
+		Parent: loom.TaskID(ctx), Host: p.host}
 	if dl, ok := ctx.Deadline(); ok && dl.Before(job.Deadline) {
 		job.Deadline = dl
 	}
@@ -426,7 +431,12 @@ func (w *poolWorker) run(ctx context.Context, job remoteJob) error {
 		w.running[job.ID] = cancel
 		w.mu.Unlock()
 		w.nrunning.Add(1)
-		out, err := pool.Invoke(jctx, job.Func, job.Arg)
+		// A task of its own, named after where the job came from, so that
+		// the worker's monitor shows it: "resize for host/caller task 42".
+		t := loom.Go(jctx, fmt.Sprintf("%s for %s/%s task %d", job.Func, job.Host, job.Caller, job.Parent), func(ctx context.Context) ([]byte, error) {
+			return pool.Invoke(ctx, job.Func, job.Arg)
+		})
+		out, err := t.Wait(context.Background())
 		w.nrunning.Add(-1)
 		w.ndone.Add(1)
 		w.mu.Lock()

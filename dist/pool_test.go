@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -95,11 +96,28 @@ func TestRemotePoolCancelReachesTheFunction(t *testing.T) {
 	}
 	defer p.Close()
 	servePool(t, b, "cancel")
-	task, err := Submit(ctx, p, block, 1)
+	// Submitted from a task of the caller's, so that the remote task
+	// names where it came from.
+	caller := loom.Go(ctx, "caller", func(ctx context.Context) (*loom.Task[int], error) {
+		// WithoutCancel: the job outlives this task, which ends at once;
+		// the task's ID still travels with the context's values.
+		return Submit(context.WithoutCancel(ctx), p, block, 1)
+	})
+	task, err := caller.Wait(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(50 * time.Millisecond) // let a worker start it
+	var remote string
+	for deadline := time.Now().Add(5 * time.Second); remote == "" && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		for _, in := range registry.Snapshot() {
+			if strings.HasPrefix(in.Name, "dist-block for ") {
+				remote = in.Name
+			}
+		}
+	}
+	if want := fmt.Sprintf("/%s task %d", p.caller, caller.ID()); !strings.HasSuffix(remote, want) {
+		t.Fatalf("the remote task is named %q, want it to end in %q", remote, want)
+	}
 	why := errors.New("user pressed stop")
 	task.Cancel(why)
 	if _, err := task.Wait(ctx); !errors.Is(err, why) {

@@ -309,6 +309,22 @@ func Submit[A, R any](ctx context.Context, p *Pool, f *pool.Func[A, R], arg A) (
 	}), nil
 }
 
+// Remote returns a function that runs f on p's workers and waits for its
+// result: a pipeline stage, or anything that takes a func(ctx, A) (R,
+// error), hands its items to remote workers with the same backpressure
+// (pipeline.Map(in, "resize", dist.Remote(p, resize), pipeline.Workers(32))
+// keeps at most 32 calls in flight). Cancelling ctx cancels the remote call.
+func Remote[A, R any](p *Pool, f *pool.Func[A, R]) func(ctx context.Context, arg A) (R, error) {
+	return func(ctx context.Context, arg A) (R, error) {
+		t, err := Submit(ctx, p, f, arg)
+		if err != nil {
+			var zero R
+			return zero, err
+		}
+		return t.Wait(ctx)
+	}
+}
+
 // Stats returns what the pool has seen so far.
 func (p *Pool) Stats() PoolStats {
 	p.mu.Lock()

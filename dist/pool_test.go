@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"loom"
 	"loom/internal/registry"
+	"loom/pipeline"
 	"loom/pool"
 )
 
@@ -255,5 +257,33 @@ func TestRemoteWorkersHeartbeat(t *testing.T) {
 	ws, _ = RemoteWorkers(context.Background(), b, "beats")
 	if len(ws) != 2 || ws[0].ID != "gone" || !ws[0].Lost {
 		t.Fatalf("a killed worker: %+v", ws)
+	}
+}
+
+// A pipeline stage hands its items to remote workers through Remote, with
+// the stage's own backpressure: at most Workers calls in flight.
+func TestRemoteAsAPipelineStage(t *testing.T) {
+	b := Memory()
+	ctx := context.Background()
+	p, err := NewPool(ctx, b, "stage")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	servePool(t, b, "stage")
+	pl := pipeline.New(ctx, "squares")
+	out := pipeline.Map(pipeline.From(pl, slices.Values([]int{1, 2, 3, 4, 5, 6, 7, 8})), "square", Remote(p, square), pipeline.Workers(3), pipeline.Ordered())
+	var got []int
+	for v := range out.Items() {
+		got = append(got, v)
+	}
+	if err := pl.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, []int{1, 4, 9, 16, 25, 36, 49, 64}) {
+		t.Fatalf("got %v", got)
+	}
+	if st := p.Stats(); st.Submitted != 8 || st.Results != 8 {
+		t.Fatalf("stats %+v", st)
 	}
 }

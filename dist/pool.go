@@ -50,8 +50,7 @@ type Pool struct {
 	waiting map[string]chan remoteResult
 	stats   PoolStats
 	seen    atomic.Pointer[[]WorkerInfo] // the workers, as last read for the monitor
-	reading atomic.Bool
-	readAt  atomic.Int64
+	refresh refresher
 	stop    context.CancelFunc
 	read    chan struct{} // closed when the result reader ends
 }
@@ -207,17 +206,11 @@ func (p *Pool) report(f *registry.Figures) {
 			f.Stat(name+" done", float64(w.Done))
 		}
 	}
-	if time.Now().UnixNano()-p.readAt.Load() > int64(time.Second) && p.reading.CompareAndSwap(false, true) {
-		go func() {
-			defer p.reading.Store(false)
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			if ws, err := RemoteWorkers(ctx, p.b, p.name); err == nil {
-				p.seen.Store(&ws)
-			}
-			p.readAt.Store(time.Now().UnixNano())
-		}()
-	}
+	p.refresh.maybe(false, func(ctx context.Context) {
+		if ws, err := RemoteWorkers(ctx, p.b, p.name); err == nil {
+			p.seen.Store(&ws)
+		}
+	})
 }
 
 func resultQueue(pool, caller string) string { return pool + "-r-" + caller }

@@ -209,7 +209,7 @@ func TestQueueReportsToTheMonitor(t *testing.T) {
 		return nil
 	}
 	figures() // starts the first refresh
-	for deadline := time.Now().Add(5 * time.Second); (q.shared.Load() == nil || q.refreshing.Load()) && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(5 * time.Second); (q.shared.Load() == nil || q.refresh.busy.Load()) && time.Now().Before(deadline); {
 		time.Sleep(time.Millisecond)
 	}
 	got := figures()

@@ -37,9 +37,8 @@ type Queue[T any] struct {
 
 	// The backend's figures for the monitor, refreshed in the background
 	// at most once a second while the monitor reads them.
-	shared     atomic.Pointer[Stats]
-	refreshing atomic.Bool
-	refreshed  atomic.Int64 // UnixNano of the last refresh
+	shared  atomic.Pointer[Stats]
+	refresh refresher
 }
 
 // Open opens the queue named name on b (1 to 64 letters, digits, '-' and
@@ -310,17 +309,11 @@ func (q *Queue[T]) report(f *registry.Figures) {
 		f.Stat("in_flight", float64(st.InFlight))
 		f.Stat("dead", float64(st.Dead))
 	}
-	if time.Now().UnixNano()-q.refreshed.Load() > int64(time.Second) && q.stop.Err() == nil && q.refreshing.CompareAndSwap(false, true) {
-		go func() {
-			defer q.refreshing.Store(false)
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			if st, err := q.store.Stats(ctx); err == nil {
-				q.shared.Store(&st)
-			}
-			q.refreshed.Store(time.Now().UnixNano())
-		}()
-	}
+	q.refresh.maybe(q.stop.Err() != nil, func(ctx context.Context) {
+		if st, err := q.store.Stats(ctx); err == nil {
+			q.shared.Store(&st)
+		}
+	})
 }
 
 // Msg is one message taken from a Queue: its value and the calls that

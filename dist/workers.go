@@ -106,3 +106,26 @@ func heartbeats(ctx context.Context, r Registry, pool string, every time.Duratio
 	}()
 	return func() { close(end); <-finished }
 }
+
+// refresher reads something from the backend for the monitor, in the
+// background and at most once a second, so that a monitor's read never
+// waits for a round trip to the backend.
+type refresher struct {
+	busy atomic.Bool
+	at   atomic.Int64 // UnixNano of the last read
+}
+
+// maybe starts read, with a 2s deadline, unless one is running or one ran
+// less than a second ago, or stopped is true.
+func (r *refresher) maybe(stopped bool, read func(ctx context.Context)) {
+	if stopped || time.Now().UnixNano()-r.at.Load() < int64(time.Second) || !r.busy.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer r.busy.Store(false)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		read(ctx)
+		r.at.Store(time.Now().UnixNano())
+	}()
+}

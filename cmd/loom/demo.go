@@ -134,7 +134,8 @@ func runDemo(ctx context.Context, out io.Writer, c demoConfig) error {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "report:")
 	fmt.Fprintf(tw, "  URLs fetched\t%d of %d\n", sum.Fetched, c.urls)
-	fmt.Fprintf(tw, "  failed\t%d (%d timed out after retries, %d refused by an open breaker)\n", sum.Failed, sum.TimedOut, sum.Refused)
+	fmt.Fprintf(tw, "  failed\t%d (%d timed out after retries, %d refused by an open breaker, %d HTTP errors after retries, %d other)\n",
+		sum.Failed, sum.TimedOut, sum.Refused, sum.HTTPError, sum.Other)
 	fmt.Fprintf(tw, "  retried URLs\t%d (%d attempts in all)\n", sum.Retried, sum.Attempts)
 	fmt.Fprintf(tw, "  breaker trips\t%d\n", sum.BreakerTrips)
 	fmt.Fprintf(tw, "  throughput\t%.0f URLs/s, %d bytes\n", float64(sum.Fetched+sum.Failed)/sum.Elapsed.Seconds(), sum.Bytes)

@@ -64,6 +64,11 @@ func TestDemoServesFetchesAndReports(t *testing.T) {
 	if fetched+failed != 100 || timedOut == 0 || failed < 10 {
 		t.Fatalf("fetched %d, failed %d, timed out %d:\n%s", fetched, failed, timedOut, text)
 	}
+	// The breakdown of the failures adds up to them (issue 16 item 7).
+	parts := timedOut + num(`(\d+) refused by an open breaker`) + num(`(\d+) HTTP errors after retries`) + num(`(\d+) other\)`)
+	if parts != failed {
+		t.Fatalf("the failures' breakdown adds up to %d, not %d:\n%s", parts, failed, text)
+	}
 	if num(`server\s+(\d+) requests`) < 100 || num(`(\d+) injected failures`) == 0 || num(`retried URLs\s+(\d+)`) == 0 {
 		t.Fatalf("report:\n%s", text)
 	}

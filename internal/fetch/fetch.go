@@ -62,7 +62,10 @@ var ErrDeadline = errors.New("fetch: the run's deadline passed")
 
 // Summary is what a run did.
 type Summary struct {
-	Fetched, Failed, TimedOut, Refused, Skipped int64 // Refused: by an open breaker
+	// Failed is TimedOut + Refused (by an open breaker) + HTTPError (an
+	// error status after the retries) + Other (network errors, bad URLs,
+	// bodies too large, Retry-After too long).
+	Fetched, Failed, TimedOut, Refused, HTTPError, Other, Skipped int64
 	Retried, Attempts, BreakerTrips             int64
 	Bytes                                       int64
 	Elapsed                                     time.Duration
@@ -271,7 +274,7 @@ func Run(ctx context.Context, in io.Reader, stdout, stderr io.Writer, c Config) 
 	cpu := pool.New(pool.WithName("fetch cpu"))
 	defer cpu.Close(context.WithoutCancel(ctx))
 
-	var attempts, retried, failed, timedOut, refused, fetched, bytesIn atomic.Int64
+	var attempts, retried, failed, timedOut, refused, httpError, other, fetched, bytesIn atomic.Int64
 	fetchOne := func(ctx context.Context, raw string) (page, error) {
 		t0 := time.Now()
 		rec := Record{URL: raw}
@@ -403,6 +406,10 @@ func Run(ctx context.Context, in io.Reader, stdout, stderr io.Writer, c Config) 
 				timedOut.Add(1)
 			case strings.Contains(r.Error, "circuit breaker"):
 				refused.Add(1)
+			case r.Status >= 400:
+				httpError.Add(1)
+			default:
+				other.Add(1)
 			}
 		} else {
 			fetched.Add(1)
@@ -419,7 +426,8 @@ func Run(ctx context.Context, in io.Reader, stdout, stderr io.Writer, c Config) 
 		left := int64(total) - fetched.Load() - failed.Load()
 		runErr = fmt.Errorf("%w: %d of %d URLs not done (run again with --out to resume them)", cause, left, total)
 	}
-	sum := Summary{Fetched: fetched.Load(), Failed: failed.Load(), TimedOut: timedOut.Load(), Refused: refused.Load(), Skipped: int64(skipped),
+	sum := Summary{Fetched: fetched.Load(), Failed: failed.Load(), TimedOut: timedOut.Load(), Refused: refused.Load(),
+		HTTPError: httpError.Load(), Other: other.Load(), Skipped: int64(skipped),
 		Retried: retried.Load(), Attempts: attempts.Load(), BreakerTrips: guards.trips.Load(), Bytes: bytesIn.Load(),
 		Elapsed: elapsed, CPU: cpu.Metrics()}
 	return sum, errors.Join(writeErr, runErr)

@@ -66,10 +66,10 @@ type Summary struct {
 	// error status after the retries) + Other (network errors, bad URLs,
 	// bodies too large, Retry-After too long).
 	Fetched, Failed, TimedOut, Refused, HTTPError, Other, Skipped int64
-	Retried, Attempts, BreakerTrips             int64
-	Bytes                                       int64
-	Elapsed                                     time.Duration
-	CPU                                         pool.Metrics // the analysis pool
+	Retried, Attempts, BreakerTrips                               int64
+	Bytes                                                         int64
+	Elapsed                                                       time.Duration
+	CPU                                                           pool.Metrics // the analysis pool
 }
 
 // Record is one line of output: one URL's outcome.

@@ -307,10 +307,7 @@ func undecodable(t *testing.T, b dist.Backend) {
 		t.Fatalf("got %d", m.Value)
 	}
 	_ = m.Done(ctx)
-	dead, _ := q.DeadLetters(ctx, 10)
-	if len(dead) != 1 || !strings.Contains(dead[0].Reason, "cannot decode") {
-		t.Fatalf("dead letters %+v", dead)
-	}
+	oneDeadLetter(t, q, "cannot decode")
 	if n := unfinished(t, q); n != 0 {
 		t.Fatalf("unfinished %d: the undecodable message would come back", n)
 	}
@@ -335,9 +332,16 @@ func noOutcome(t *testing.T, b dist.Backend) {
 		t.Fatalf("got %d: the message nobody settled came a third time", m.Value)
 	}
 	_ = m.Done(ctx)
-	dead, _ := q.DeadLetters(ctx, 10)
-	if len(dead) != 1 || !strings.Contains(dead[0].Reason, "without an outcome") {
-		t.Fatalf("dead letters %+v", dead)
+	oneDeadLetter(t, q, "without an outcome")
+}
+
+// oneDeadLetter checks that q has one dead letter and that its reason
+// says why.
+func oneDeadLetter[T any](t *testing.T, q *dist.Queue[T], why string) {
+	t.Helper()
+	dead, err := q.DeadLetters(context.Background(), 10)
+	if err != nil || len(dead) != 1 || !strings.Contains(dead[0].Reason, why) {
+		t.Fatalf("dead letters %+v, %v; want one, %q", dead, err, why)
 	}
 }
 

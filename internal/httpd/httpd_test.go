@@ -118,11 +118,19 @@ func FuzzParse(f *testing.F) {
 
 func serve(t *testing.T, s *Server) string {
 	t.Helper()
+	addr, _ := serveHandler(t, s)
+	return addr
+}
+
+// serveHandler serves h on a loop of its own until the test ends, and
+// returns the address and the loop.
+func serveHandler(t *testing.T, h loop.Handler) (string, *loop.Loop) {
+	t.Helper()
 	l, err := loop.New()
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := l.Listen("127.0.0.1:0", s)
+	ln, err := l.Listen("127.0.0.1:0", h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +138,7 @@ func serve(t *testing.T, s *Server) string {
 	done := make(chan error, 1)
 	go func() { done <- l.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return ln.Addr().String()
+	return ln.Addr().String(), l
 }
 
 func TestServesNetHTTPClients(t *testing.T) {
@@ -301,20 +309,9 @@ func (p *probe) OnOpen(c *loop.Conn) { p.Server.OnOpen(c); p.conns <- c }
 // loop, and the connections as they open.
 func serveProbe(t *testing.T, s *Server) (string, *loop.Loop, <-chan *loop.Conn) {
 	t.Helper()
-	l, err := loop.New()
-	if err != nil {
-		t.Fatal(err)
-	}
 	p := &probe{Server: s, conns: make(chan *loop.Conn, 16)}
-	ln, err := l.Listen("127.0.0.1:0", p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- l.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return ln.Addr().String(), l, p.conns
+	addr, l := serveHandler(t, p)
+	return addr, l, p.conns
 }
 
 // onLoop runs f on l and waits for it.

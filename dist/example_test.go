@@ -9,6 +9,7 @@ import (
 
 	"loom/dist"
 	"loom/policy"
+	"loom/pool"
 )
 
 // A queue of thumbnails to make, shared by producers and workers; here on
@@ -51,4 +52,28 @@ func Example() {
 	// Output:
 	// [cat.jpg dog.jpg cat.jpg]
 	// 1 "broken.jpg" not an image
+}
+
+// double is registered at package level, as pool.Register asks, so that a
+// worker running the same binary has it too.
+var double = pool.Register("example-double", func(_ context.Context, n int) (int, error) { return 2 * n, nil })
+
+// A remote pool: the caller submits registered functions and gets tasks;
+// workers, on any machine that reaches the backend, run them. Here both
+// sides share the in-process backend.
+func ExampleSubmit() {
+	ctx := context.Background()
+	b := dist.Memory() // or jetstream.Embedded(dir) / jetstream.Connect(url)
+	p, _ := dist.NewPool(ctx, b, "numbers")
+	defer p.Close()
+	work, stop := context.WithCancel(ctx)
+	served := make(chan error, 1)
+	go func() { served <- dist.ServePool(work, b, "numbers", nil, dist.Workers(2)) }()
+
+	t, _ := dist.Submit(ctx, p, double, 21)
+	v, err := t.Wait(ctx)
+	fmt.Println(v, err)
+	stop()
+	<-served
+	// Output: 42 <nil>
 }

@@ -133,3 +133,24 @@ func ExampleConn_SetReadDeadline() {
 	// silent client closed: loop: read deadline passed
 	// polite client got: welcome
 }
+
+// Work handed to a running loop from another goroutine, with its result
+// back as a task (asyncio's run_coroutine_threadsafe): the loop's state is
+// touched only on the loop's goroutine, so it needs no lock.
+func ExampleSubmit() {
+	l, _ := loop.New(loop.WithName("counter"))
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- l.Run(ctx) }()
+
+	count := 0 // loop state
+	for range 3 {
+		l.CallSoon(func() { count++ }) // CallSoon is safe from any goroutine
+	}
+	t, _ := loop.Submit(ctx, l, "read count", func(context.Context) (int, error) { return count, nil })
+	n, err := t.Wait(ctx)
+	fmt.Println(n, err)
+	stop()
+	<-done
+	// Output: 3 <nil>
+}

@@ -96,6 +96,18 @@ func TaskID(ctx context.Context) uint64 {
 	return parentOf(ctx)
 }
 
+// TaskName returns the name of the task, group or scope that ctx belongs
+// to (as TaskID finds it), or "" if none does or the registry is off.
+func TaskName(ctx context.Context) string {
+	if ctx == nil {
+		return ""
+	}
+	if n, ok := ctx.Value(nodeKey{}).(*registry.Node); ok {
+		return n.Name()
+	}
+	return ""
+}
+
 // funcPC returns the entry of fn's code, which the registry turns into
 // "where created" for free: the closure passed to Go is almost always
 // written where the task is started.

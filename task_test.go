@@ -165,3 +165,24 @@ func TestTaskContextEndsWithTheTask(t *testing.T) {
 		}
 	})
 }
+
+// TaskID and TaskName find the task a context belongs to, through contexts
+// derived from it, and nothing outside one.
+func TestTaskIDAndName(t *testing.T) {
+	ctx := context.Background()
+	if TaskID(ctx) != 0 || TaskName(ctx) != "" {
+		t.Fatal("a context outside any task names one")
+	}
+	task := Go(ctx, "named", func(ctx context.Context) ([2]any, error) {
+		inner, cancel := context.WithCancel(ctx)
+		defer cancel()
+		return [2]any{TaskID(inner), TaskName(inner)}, nil
+	})
+	got, err := task.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != [2]any{task.ID(), "named"} {
+		t.Fatalf("inside task %d %q: %v", task.ID(), "named", got)
+	}
+}

@@ -16,6 +16,10 @@ var (
 	// over the queue's MaxValueBytes.
 	ErrTooLarge = errors.New("dist: value too large")
 
+	// ErrNoQueue is returned by Open with the Existing option for a queue
+	// that does not exist, and by Put on such a queue once it is deleted.
+	ErrNoQueue = errors.New("dist: no such queue")
+
 	// ErrSettled is returned by a message's Done, Retry, Extend or Dead
 	// after one of Done, Retry or Dead was called already.
 	ErrSettled = errors.New("dist: message already settled")
@@ -30,7 +34,9 @@ var (
 // implementation.
 type Backend interface {
 	// OpenStore returns the store of the queue named name, creating it
-	// with cfg if it does not exist, and updating it to cfg if it does.
+	// with cfg if it does not exist, and updating it to cfg if it does;
+	// with cfg.Existing, it neither creates nor updates, and returns
+	// ErrNoQueue if the queue does not exist.
 	OpenStore(ctx context.Context, name string, cfg Config) (Store, error)
 }
 
@@ -49,6 +55,9 @@ type Store interface {
 	// DeadLetters returns up to max of the queue's dead letters, oldest
 	// first.
 	DeadLetters(ctx context.Context, max int) ([]DeadLetter, error)
+	// Config returns the queue's settings: as stored in the backend, for a
+	// store opened with Config.Existing.
+	Config() Config
 	// Close releases what the store holds in this process; the queue's
 	// messages stay in the backend.
 	Close() error
@@ -60,6 +69,9 @@ type Outgoing struct {
 	Key      string        // de-duplication key; "" for none
 	After    time.Duration // deliver no sooner than this from now
 	Priority int           // 0 (lowest) to Levels-1
+	// Header is the message's metadata (see the Header option), nil for
+	// none; the store keeps it with the message.
+	Header map[string]string
 }
 
 // Delivery is one delivery of a message, as a backend hands it over.
@@ -69,6 +81,9 @@ type Delivery interface {
 	ID() string
 	// Attempt counts the deliveries of the message, this one included.
 	Attempt() int
+	// Header returns the value of the message's header key, "" if it has
+	// none.
+	Header(key string) string
 	// Ack removes the message, once the backend confirms it.
 	Ack(ctx context.Context) error
 	// Retry hands the message back, to be delivered again after the
@@ -96,17 +111,31 @@ type DeadLetter struct {
 	Reason   string
 	Attempts int
 	Time     time.Time
+	Header   map[string]string // the message's headers, nil if it had none
 }
+
+// Limits of notices and records: a backend refuses to send or keep a
+// larger one, and drops a larger one that comes in.
+const (
+	// MaxNoticeBytes bounds one notice of a Notifier.
+	MaxNoticeBytes = 1024
+	// MaxRecordBytes bounds one value of a Registry.
+	MaxRecordBytes = 16 << 10
+	// MaxRecords bounds how many values one Records call returns.
+	MaxRecords = 4096
+)
 
 // Notifier is implemented by backends that can broadcast small notices to
 // every process listening on a topic, at most once and not kept: the
 // remote pool sends its cancellations this way. Memory and JetStream (core
 // NATS subjects) implement it.
 type Notifier interface {
-	// Notify sends data to the topic's current listeners.
+	// Notify sends data (at most MaxNoticeBytes) to the topic's current
+	// listeners.
 	Notify(ctx context.Context, topic string, data []byte) error
 	// Listen calls f with each notice on topic, on a goroutine of the
-	// backend's, until stop is called; f must not block for long.
+	// backend's, until stop is called; f must not block for long. A
+	// notice over MaxNoticeBytes is dropped.
 	Listen(topic string, f func(data []byte)) (stop func(), err error)
 }
 
@@ -121,8 +150,10 @@ type Deleter interface {
 // bucket): remote workers write their heartbeats into it, and callers read
 // who serves a pool.
 type Registry interface {
-	// Record writes value under key, replacing what was there.
+	// Record writes value (at most MaxRecordBytes) under key, replacing
+	// what was there.
 	Record(ctx context.Context, key string, value []byte) error
-	// Records returns the values of the keys that start with prefix.
+	// Records returns the values of the keys that start with prefix, at
+	// most MaxRecords of them (skipping any over MaxRecordBytes).
 	Records(ctx context.Context, prefix string) (map[string][]byte, error)
 }

@@ -3,6 +3,7 @@ package dist
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,6 +27,9 @@ type memory struct {
 
 // Record implements Registry.
 func (b *memory) Record(ctx context.Context, key string, value []byte) error {
+	if len(value) > MaxRecordBytes {
+		return fmt.Errorf("%w: a record of %d bytes, over MaxRecordBytes %d", ErrTooLarge, len(value), MaxRecordBytes)
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.records == nil {
@@ -41,7 +45,7 @@ func (b *memory) Records(ctx context.Context, prefix string) (map[string][]byte,
 	defer b.mu.Unlock()
 	out := map[string][]byte{}
 	for k, v := range b.records {
-		if strings.HasPrefix(k, prefix) {
+		if strings.HasPrefix(k, prefix) && len(out) < MaxRecords {
 			out[k] = append([]byte(nil), v...)
 		}
 	}
@@ -50,6 +54,9 @@ func (b *memory) Records(ctx context.Context, prefix string) (map[string][]byte,
 
 // Notify implements Notifier.
 func (b *memory) Notify(ctx context.Context, topic string, data []byte) error {
+	if len(data) > MaxNoticeBytes {
+		return fmt.Errorf("%w: a notice of %d bytes, over MaxNoticeBytes %d", ErrTooLarge, len(data), MaxNoticeBytes)
+	}
 	b.mu.Lock()
 	var fs []func([]byte)
 	for f := range b.listeners[topic] {
@@ -97,15 +104,20 @@ func (b *memory) OpenStore(ctx context.Context, name string, cfg Config) (Store,
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	q := b.queues[name]
+	if q == nil && cfg.Existing {
+		return nil, ErrNoQueue
+	}
 	if q == nil {
 		q = &memQueue{ready: make([][]*memMsg, MaxLevels), inFlight: map[uint64]*memMsg{},
 			keys: map[string]time.Time{}, changed: make(chan struct{})}
 		b.queues[name] = q
 	}
-	q.mu.Lock()
-	q.cfg = cfg
-	q.mu.Unlock()
-	return &memStore{q: q, closed: make(chan struct{})}, nil
+	if !cfg.Existing {
+		q.mu.Lock()
+		q.cfg = cfg
+		q.mu.Unlock()
+	}
+	return &memStore{b: b, name: name, q: q, found: cfg.Existing, closed: make(chan struct{})}, nil
 }
 
 // memQueue is one queue of the memory backend.
@@ -126,6 +138,7 @@ type memQueue struct {
 type memMsg struct {
 	id       uint64
 	data     []byte
+	header   map[string]string
 	level    int
 	attempts int
 	gen      uint64      // which delivery holds it now
@@ -161,15 +174,35 @@ func (q *memQueue) delayLocked(m *memMsg, d time.Duration) {
 }
 
 type memStore struct {
+	b      *memory
+	name   string
 	q      *memQueue
+	found  bool // opened with Config.Existing: Put checks the queue is still there
 	once   sync.Once
 	closed chan struct{}
+}
+
+// Config implements Store.
+func (s *memStore) Config() Config {
+	s.q.mu.Lock()
+	defer s.q.mu.Unlock()
+	c := s.q.cfg
+	c.Existing = s.found
+	return c
 }
 
 // Put implements Store.
 func (s *memStore) Put(ctx context.Context, m Outgoing) error {
 	if err := s.check(ctx); err != nil {
 		return err
+	}
+	if s.found {
+		s.b.mu.Lock()
+		gone := s.b.queues[s.name] != s.q
+		s.b.mu.Unlock()
+		if gone {
+			return ErrNoQueue
+		}
 	}
 	q := s.q
 	q.mu.Lock()
@@ -189,7 +222,7 @@ func (s *memStore) Put(ctx context.Context, m Outgoing) error {
 		}
 	}
 	q.seq++
-	msg := &memMsg{id: q.seq, data: append([]byte(nil), m.Data...), level: m.Priority}
+	msg := &memMsg{id: q.seq, data: append([]byte(nil), m.Data...), header: maps.Clone(m.Header), level: m.Priority}
 	q.delayLocked(msg, m.After)
 	return nil
 }
@@ -305,6 +338,8 @@ func (d *memDelivery) Data() []byte { return d.m.data }
 func (d *memDelivery) ID() string   { return strconv.FormatUint(d.m.id, 10) }
 func (d *memDelivery) Attempt() int { return d.attempt }
 
+func (d *memDelivery) Header(key string) string { return d.m.header[key] }
+
 // take ends the delivery if it still holds the message; the caller holds
 // the lock.
 func (d *memDelivery) take() error {
@@ -349,6 +384,7 @@ func (d *memDelivery) Dead(ctx context.Context, reason string) error {
 	if err := d.take(); err != nil {
 		return err
 	}
-	d.q.dead = append(d.q.dead, DeadLetter{ID: d.ID(), Data: d.m.data, Reason: reason, Attempts: d.attempt, Time: time.Now()})
+	d.q.dead = append(d.q.dead, DeadLetter{ID: d.ID(), Data: d.m.data, Reason: reason, Attempts: d.attempt, Time: time.Now(),
+		Header: maps.Clone(d.m.header)})
 	return nil
 }

@@ -2,6 +2,7 @@ package dist
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"loom"
@@ -34,6 +35,10 @@ type Config struct {
 	// (default 1; 3 survives the loss of one server). Backends without
 	// replication ignore it.
 	Replicas int
+	// Existing makes Open find the queue rather than create it: Open
+	// fails with ErrNoQueue if it does not exist, and leaves its stored
+	// settings as they are. Set by the Existing option.
+	Existing bool
 }
 
 // MaxLevels is the most priority levels a queue may have.
@@ -152,6 +157,18 @@ func buildOptions(opts []Option) (options, error) {
 	return o, nil
 }
 
+// Existing makes Open open the queue only if it exists (ErrNoQueue
+// otherwise), without changing its stored settings; and a Put to it once
+// it has been deleted fails with ErrNoQueue, where the backend can tell.
+// The remote pool's workers open a caller's result queue this way, so
+// that a caller that closed its pool does not get its queue back.
+func Existing() Option {
+	return func(o *options) error {
+		o.cfg.Existing = true
+		return nil
+	}
+}
+
 // PutOption configures one Put.
 type PutOption func(*Outgoing) error
 
@@ -188,6 +205,56 @@ func Priority(p int) PutOption {
 		m.Priority = p
 		return nil
 	}
+}
+
+// MaxHeaderBytes bounds the headers of one message: the bytes of every
+// key and value together. Headers are for small metadata (a trace
+// context, where the message came from), not for data.
+const MaxHeaderBytes = 4096
+
+// Header sets a header of the message: metadata that travels beside the
+// value, which the consumer reads with Msg.Header (and the JetStream
+// backend stores as a NATS header, visible to any NATS tool). A key is 1
+// to 64 letters, digits, '-', '_' and '.', and must not start with
+// "Nats-", which the server reserves; a value has no control characters.
+// The headers of a message, keys and values together, are at most
+// MaxHeaderBytes. The W3C trace context of ctx (see WithTraceparent) is
+// set as the "traceparent" header unless this sets one.
+func Header(key, value string) PutOption {
+	return func(m *Outgoing) error {
+		if !validHeaderKey(key) {
+			return invalid("header key %q; want 1 to 64 letters, digits, '-', '_' and '.', not starting with \"Nats-\"", key)
+		}
+		for i := 0; i < len(value); i++ {
+			if c := value[i]; c < ' ' || c == 0x7f {
+				return invalid("header %q: control character %#x in the value", key, c)
+			}
+		}
+		if m.Header == nil {
+			m.Header = map[string]string{}
+		}
+		m.Header[key] = value
+		n := 0
+		for k, v := range m.Header {
+			n += len(k) + len(v)
+		}
+		if n > MaxHeaderBytes {
+			return fmt.Errorf("%w: the message's headers take %d bytes, over MaxHeaderBytes %d", ErrTooLarge, n, MaxHeaderBytes)
+		}
+		return nil
+	}
+}
+
+func validHeaderKey(k string) bool {
+	if len(k) == 0 || len(k) > 64 || len(k) >= 5 && strings.EqualFold(k[:5], "nats-") {
+		return false
+	}
+	for _, c := range k {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // validName reports whether name can name a queue: 1 to 64 letters,

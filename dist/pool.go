@@ -43,7 +43,7 @@ type Pool struct {
 	caller  string
 	ttl     time.Duration
 	maxArg  int
-	host    string
+	origin  string   // host/pid
 	qopts   []Option // the jobs queue's
 
 	mu      sync.Mutex
@@ -62,8 +62,6 @@ type remoteJob struct {
 	Arg      []byte
 	Caller   string
 	Deadline time.Time
-	Parent   uint64 // the submitting task's registry ID in the caller's process, 0 if none
-	Host     string // the caller's host, with Caller: where the job came from
 }
 
 // remoteResult is a job's outcome as it travels back.
@@ -139,7 +137,8 @@ func NewPool(ctx context.Context, b Backend, name string, opts ...PoolOption) (*
 		return nil, fmt.Errorf("dist.NewPool: %w", invalid("backend %T cannot notify or delete queues", b))
 	}
 	p := &Pool{name: name, b: b, note: note, caller: newID(), ttl: DefaultJobTTL, waiting: map[string]chan remoteResult{}, read: make(chan struct{})}
-	p.host, _ = os.Hostname()
+	host, _ := os.Hostname()
+	p.origin = fmt.Sprintf("%s/%d", host, os.Getpid())
 	for _, o := range opts {
 		if o == nil {
 			return nil, fmt.Errorf("dist.NewPool: %w", invalid("nil option"))
@@ -215,6 +214,10 @@ func (p *Pool) report(f *registry.Figures) {
 
 func resultQueue(pool, caller string) string { return pool + "-r-" + caller }
 
+// maxJobID bounds a job ID as it comes back in a cancel notice (newID
+// makes 16 characters).
+const maxJobID = 64
+
 func newID() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
@@ -273,8 +276,7 @@ func Submit[A, R any](ctx context.Context, p *Pool, f *pool.Func[A, R], arg A) (
 	if len(raw) > p.maxArg {
 		return nil, fmt.Errorf("dist.Submit: %w: the argument of %q encodes to %d bytes, over %d", ErrTooLarge, f.Name(), len(raw), p.maxArg)
 	}
-	job := remoteJob{ID: newID(), Func: f.Name(), Arg: raw, Caller: p.caller, Deadline: time.Now().Add(p.ttl),
-		Parent: loom.TaskID(ctx), Host: p.host}
+	job := remoteJob{ID: newID(), Func: f.Name(), Arg: raw, Caller: p.caller, Deadline: time.Now().Add(p.ttl)}
 	if dl, ok := ctx.Deadline(); ok && dl.Before(job.Deadline) {
 		job.Deadline = dl
 	}
@@ -282,7 +284,14 @@ func Submit[A, R any](ctx context.Context, p *Pool, f *pool.Func[A, R], arg A) (
 	p.mu.Lock()
 	p.waiting[job.ID] = ch
 	p.mu.Unlock()
-	if err := p.jobs.Put(ctx, job, Key(job.ID)); err != nil {
+	// Where the job came from travels in headers, for the worker's monitor
+	// and for tracing: always a trace context, a new trace if ctx has none.
+	hdr := []PutOption{Key(job.ID), Header(HeaderTraceparent, childTraceparent(ctx, true)),
+		Header(HeaderOrigin, fmt.Sprintf("%s task %d", p.origin, loom.TaskID(ctx)))}
+	if name := loom.TaskName(ctx); name != "" {
+		hdr = append(hdr, Header(HeaderTask, name))
+	}
+	if err := p.jobs.Put(ctx, job, hdr...); err != nil {
 		p.forget(job.ID)
 		return nil, fmt.Errorf("dist.Submit: %w", err)
 	}
@@ -351,16 +360,24 @@ func decodeResult[A, R any](f *pool.Func[A, R], r remoteResult) (R, error) {
 }
 
 // Close stops waiting for results and deletes this caller's result queue;
-// tasks still waiting end with ErrClosed.
+// tasks still waiting end with ErrClosed, and their remote functions are
+// cancelled.
 func (p *Pool) Close() error {
 	p.stop()
 	<-p.read
 	p.mu.Lock()
+	var ids []string
 	for id, ch := range p.waiting {
 		ch <- remoteResult{ID: id, Err: ErrClosed.Error(), Kind: "closed"}
 		delete(p.waiting, id)
+		ids = append(ids, id)
 	}
 	p.mu.Unlock()
+	// Nobody will wait for these: their functions are cancelled (a worker
+	// that finishes one anyway finds no result queue, and drops it).
+	for _, id := range ids {
+		_ = p.note.Notify(context.Background(), cancelTopic(p.name), []byte(id))
+	}
 	err := errors.Join(p.jobs.Close(), p.results.Close())
 	return errors.Join(err, p.b.(Deleter).DeleteQueue(context.Background(), resultQueue(p.name, p.caller)))
 }
@@ -394,10 +411,14 @@ func ServePool(ctx context.Context, b Backend, name string, queue []Option, opts
 				every = c.heartbeat
 			}
 		}
-		stopBeats := heartbeats(ctx, r, name, every, &w.nrunning, &w.ndone)
+		stopBeats := heartbeats(ctx, r, name, every, w)
 		defer stopBeats()
 	}
-	stop, err := note.Listen(cancelTopic(name), func(id []byte) { w.cancel(string(id)) })
+	stop, err := note.Listen(cancelTopic(name), func(id []byte) {
+		if len(id) <= maxJobID {
+			w.cancel(string(id))
+		}
+	})
 	if err != nil {
 		return fmt.Errorf("dist.ServePool: %w", err)
 	}
@@ -410,6 +431,7 @@ type poolWorker struct {
 	b               Backend
 	name            string
 	nrunning, ndone atomic.Int64 // for the heartbeats
+	orphaned        atomic.Int64 // results dropped: their caller's queue was gone
 	mu              sync.Mutex
 	running         map[string]context.CancelCauseFunc // by job ID
 	replies         map[string]*Queue[remoteResult]    // result queues, by caller
@@ -441,8 +463,13 @@ func (w *poolWorker) run(ctx context.Context, job remoteJob) error {
 		w.mu.Unlock()
 		w.nrunning.Add(1)
 		// A task of its own, named after where the job came from, so that
-		// the worker's monitor shows it: "resize for host/caller task 42".
-		t := loom.Go(jctx, fmt.Sprintf("%s for %s/%s task %d", job.Func, job.Host, job.Caller, job.Parent), func(ctx context.Context) ([]byte, error) {
+		// the worker's monitor shows it: `resize for build-7/4242 task 42
+		// "thumbnails"`.
+		name := job.Func + " for " + MessageHeader(ctx, HeaderOrigin)
+		if from := MessageHeader(ctx, HeaderTask); from != "" {
+			name += fmt.Sprintf(" %q", from)
+		}
+		t := loom.Go(jctx, name, func(ctx context.Context) ([]byte, error) {
 			return pool.Invoke(ctx, job.Func, job.Arg)
 		})
 		out, err := t.Wait(context.Background())
@@ -470,29 +497,47 @@ func (w *poolWorker) run(ctx context.Context, job remoteJob) error {
 	}
 	res.ID, res.Attempt = job.ID, Attempt(ctx)
 	q, err := w.reply(ctx, job.Caller)
-	if err != nil {
-		return err // retried: the result queue may come back
+	if err == nil {
+		err = q.Put(context.WithoutCancel(ctx), res, Key(job.ID))
+		if errors.Is(err, ErrTooLarge) {
+			err = q.Put(context.WithoutCancel(ctx), remoteResult{ID: job.ID, Kind: "too-large", Err: err.Error()}, Key(job.ID+"-too-large"))
+		}
 	}
-	err = q.Put(context.WithoutCancel(ctx), res, Key(job.ID))
-	if errors.Is(err, ErrTooLarge) {
-		err = q.Put(context.WithoutCancel(ctx), remoteResult{ID: job.ID, Kind: "too-large", Err: err.Error()}, Key(job.ID+"-too-large"))
+	if errors.Is(err, ErrNoQueue) {
+		// The caller closed its pool (or died and someone deleted its
+		// queue): nobody waits for the result. The job is done.
+		w.forgetReply(job.Caller)
+		w.orphaned.Add(1)
+		return nil
 	}
-	return err
+	return err // retried: the result queue may be back
 }
 
-// reply returns the result queue of caller, opened once.
+// reply returns the result queue of caller, found once: it is never
+// created here, so that a caller that closed its pool does not get it
+// back from a worker that finishes late.
 func (w *poolWorker) reply(ctx context.Context, caller string) (*Queue[remoteResult], error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if q := w.replies[caller]; q != nil {
 		return q, nil
 	}
-	q, err := Open[remoteResult](context.WithoutCancel(ctx), w.b, resultQueue(w.name, caller))
+	q, err := Open[remoteResult](context.WithoutCancel(ctx), w.b, resultQueue(w.name, caller), Existing())
 	if err != nil {
 		return nil, err
 	}
 	w.replies[caller] = q
 	return q, nil
+}
+
+func (w *poolWorker) forgetReply(caller string) {
+	w.mu.Lock()
+	q := w.replies[caller]
+	delete(w.replies, caller)
+	w.mu.Unlock()
+	if q != nil {
+		_ = q.Close()
+	}
 }
 
 func (w *poolWorker) close() {

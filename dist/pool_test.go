@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -23,6 +24,9 @@ var (
 	refuse    = pool.Register("dist-refuse", func(_ context.Context, why string) (int, error) { return 0, errors.New(why) })
 	explode   = pool.Register("dist-explode", func(context.Context, int) (int, error) { panic("remote boom") })
 	huge      = pool.Register("dist-huge", func(_ context.Context, n int) (string, error) { return strings.Repeat("x", n), nil })
+	trace     = pool.Register("dist-trace", func(ctx context.Context, _ int) (string, error) { return Traceparent(ctx), nil })
+	gate      = make(chan struct{})
+	deaf      = pool.Register("dist-deaf", func(context.Context, int) (int, error) { <-gate; return 1, nil }) // ignores its context
 	cancelled = make(chan error, 1)
 	block     = pool.Register("dist-block", func(ctx context.Context, _ int) (int, error) {
 		<-ctx.Done()
@@ -36,7 +40,7 @@ func servePool(t *testing.T, b Backend, name string) {
 	t.Helper()
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- ServePool(ctx, b, name, nil, Workers(4)) }()
+	go func() { done <- ServePool(ctx, b, name, nil, Workers(4), Heartbeat(20*time.Millisecond)) }()
 	t.Cleanup(func() {
 		stop()
 		if err := <-done; err != nil {
@@ -88,6 +92,88 @@ func TestRemotePoolRunsFunctions(t *testing.T) {
 	}
 }
 
+// The remote function runs in the caller's trace: the same trace ID, a
+// parent ID of the job's own; a caller without one starts a trace.
+func TestRemotePoolCarriesTheTrace(t *testing.T) {
+	b := Memory()
+	ctx := context.Background()
+	p, err := NewPool(ctx, b, "trace")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	servePool(t, b, "trace")
+	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	tctx, err := WithTraceparent(ctx, tp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Remote(p, trace)(tctx, 0)
+	if err != nil || !strings.HasPrefix(got, tp[:36]) || got == tp || !strings.HasSuffix(got, "-01") {
+		t.Fatalf("the function's traceparent %q, %v; want trace %s with a new parent ID", got, err, tp[3:35])
+	}
+	fresh, err := Remote(p, trace)(ctx, 0)
+	if err != nil || len(fresh) != 55 || strings.HasPrefix(fresh, tp[:36]) {
+		t.Fatalf("without a trace, the function saw %q, %v; want a new trace", fresh, err)
+	}
+	if _, err := parseTraceparent(fresh); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A worker that finishes a job after its caller closed the pool drops the
+// result: the caller's result queue is not created again, the job is done,
+// and the worker's heartbeat counts it as orphaned.
+func TestRemotePoolLateResultAfterClose(t *testing.T) {
+	b := Memory()
+	ctx := context.Background()
+	p, err := NewPool(ctx, b, "late")
+	if err != nil {
+		t.Fatal(err)
+	}
+	servePool(t, b, "late")
+	task, err := Submit(ctx, p, deaf, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		ws, _ := RemoteWorkers(ctx, b, "late")
+		if len(ws) == 1 && ws[0].Running == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the job never started")
+		}
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := task.Wait(ctx); !errors.Is(err, ErrClosed) {
+		t.Fatalf("the waiting task: %v", err)
+	}
+	gate <- struct{}{} // the function ends now, long after Close
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		ws, _ := RemoteWorkers(ctx, b, "late")
+		if len(ws) == 1 && ws[0].Orphaned == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the late result was not dropped: %+v", ws)
+		}
+	}
+	if _, err := Open[remoteResult](ctx, b, resultQueue("late", p.caller), Existing()); !errors.Is(err, ErrNoQueue) {
+		t.Fatalf("the caller's result queue after a late result: %v", err)
+	}
+	jobs, err := Open[remoteJob](ctx, b, "late-jobs", Existing())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer jobs.Close()
+	if n, err := jobs.Unfinished(ctx); err != nil || n != 0 {
+		t.Fatalf("the late job is unfinished: %d, %v", n, err)
+	}
+}
+
 // Cancelling the caller's task cancels the remote function's context.
 func TestRemotePoolCancelReachesTheFunction(t *testing.T) {
 	b := Memory()
@@ -117,7 +203,7 @@ func TestRemotePoolCancelReachesTheFunction(t *testing.T) {
 			}
 		}
 	}
-	if want := fmt.Sprintf("/%s task %d", p.caller, caller.ID()); !strings.HasSuffix(remote, want) {
+	if want := fmt.Sprintf("/%d task %d \"caller\"", os.Getpid(), caller.ID()); !strings.HasSuffix(remote, want) {
 		t.Fatalf("the remote task is named %q, want it to end in %q", remote, want)
 	}
 	why := errors.New("user pressed stop")

@@ -62,7 +62,7 @@ func Open[T any](ctx context.Context, b Backend, name string, opts ...Option) (*
 	if err != nil {
 		return nil, fmt.Errorf("dist.Open %q: %w", name, err)
 	}
-	q := &Queue[T]{name: name, cfg: o.cfg, codec: o.codec, store: st}
+	q := &Queue[T]{name: name, cfg: st.Config(), codec: o.codec, store: st}
 	q.stop, q.stopNow = context.WithCancelCause(context.Background())
 	registry.Track(q, registry.KindDistQueue, name, (*Queue[T]).report)
 	return q, nil
@@ -90,6 +90,14 @@ func (q *Queue[T]) Put(ctx context.Context, v T, opts ...PutOption) error {
 		}
 		if err := o(&m); err != nil {
 			return fmt.Errorf("dist.Queue.Put: %w", err)
+		}
+	}
+	if _, set := m.Header[HeaderTraceparent]; !set {
+		if tp := childTraceparent(ctx, false); tp != "" {
+			if m.Header == nil {
+				m.Header = make(map[string]string, 1)
+			}
+			m.Header[HeaderTraceparent] = tp
 		}
 	}
 	if m.Priority >= q.cfg.Levels {
@@ -333,6 +341,10 @@ func (m *Msg[T]) ID() string { return m.d.ID() }
 // Attempt counts the message's deliveries, this one included (1 the first
 // time).
 func (m *Msg[T]) Attempt() int { return m.d.Attempt() }
+
+// Header returns the value of the message's header key (see the Header
+// option), "" if it has none.
+func (m *Msg[T]) Header(key string) string { return m.d.Header(key) }
 
 // settle runs one of the settling calls, once.
 func (m *Msg[T]) settle(f func() error, count *atomic.Int64) error {

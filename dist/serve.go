@@ -173,21 +173,39 @@ func Serve[T any](ctx context.Context, q *Queue[T], handler func(ctx context.Con
 	return nil
 }
 
-// attemptKey is the context key under which Serve gives a handler its
-// message's attempt number.
-type attemptKey struct{}
-
 // Attempt returns, in a handler run by Serve, the attempt number of the
 // message it handles (1 the first time); 0 elsewhere.
 func Attempt(ctx context.Context) int {
-	n, _ := ctx.Value(attemptKey{}).(int)
-	return n
+	switch v := ctx.Value(msgKey{}).(type) {
+	case Delivery:
+		return v.Attempt()
+	case traced:
+		if v.d != nil {
+			return v.d.Attempt()
+		}
+	}
+	return 0
+}
+
+// MessageHeader returns, in a handler run by Serve, the value of the
+// header key of the message it handles; "" elsewhere, or if the message
+// has none.
+func MessageHeader(ctx context.Context, key string) string {
+	switch v := ctx.Value(msgKey{}).(type) {
+	case Delivery:
+		return v.Header(key)
+	case traced:
+		if v.d != nil {
+			return v.d.Header(key)
+		}
+	}
+	return ""
 }
 
 // serveOne runs the handler on one message and settles it.
 func serveOne[T any](ctx context.Context, q *Queue[T], m *Msg[T], handler func(ctx context.Context, v T) error, c *serveConfig, w *extender) {
 	w.watch(func() error { return m.Extend(context.WithoutCancel(ctx)) })
-	err := callHandler(context.WithValue(ctx, attemptKey{}, m.Attempt()), handler, m.Value)
+	err := callHandler(context.WithValue(ctx, msgKey{}, m.d), handler, m.Value)
 	w.watch(nil)
 	sctx := context.WithoutCancel(ctx)
 	var settleErr error

@@ -22,8 +22,10 @@ type WorkerInfo struct {
 	// Seen is the time of its last heartbeat, Every their interval.
 	Seen  time.Time
 	Every time.Duration
-	// Running and Done count its jobs running now and finished.
-	Running, Done int64
+	// Running and Done count its jobs running now and finished; Orphaned,
+	// the finished jobs whose result it dropped because their caller had
+	// closed its pool.
+	Running, Done, Orphaned int64
 	// Left is set by a worker that stopped cleanly; Lost, by RemoteWorkers,
 	// for one whose heartbeats stopped without that (killed, or cut off)
 	// for three intervals.
@@ -64,7 +66,7 @@ func RemoteWorkers(ctx context.Context, b Backend, pool string) ([]WorkerInfo, e
 	out := make([]WorkerInfo, 0, len(recs))
 	for _, raw := range recs {
 		var w WorkerInfo
-		if json.Unmarshal(raw, &w) != nil {
+		if len(raw) > MaxRecordBytes || json.Unmarshal(raw, &w) != nil {
 			continue // not a heartbeat of ours
 		}
 		w.Lost = !w.Left && now.Sub(w.Seen) > 3*max(w.Every, time.Millisecond)
@@ -75,13 +77,13 @@ func RemoteWorkers(ctx context.Context, b Backend, pool string) ([]WorkerInfo, e
 }
 
 // heartbeats writes a worker's heartbeat every c.heartbeat until ctx ends,
-// then a last one that says it left; running and done are its counts.
-func heartbeats(ctx context.Context, r Registry, pool string, every time.Duration, running, done *atomic.Int64) (stop func()) {
+// then a last one that says it left, with w's counts.
+func heartbeats(ctx context.Context, r Registry, pool string, every time.Duration, pw *poolWorker) (stop func()) {
 	host, _ := os.Hostname()
 	w := WorkerInfo{ID: newID(), Pool: pool, Host: host, PID: os.Getpid(), Started: time.Now(), Every: every}
 	key := workersPrefix(pool) + w.ID
 	write := func(left bool) {
-		w.Seen, w.Running, w.Done, w.Left = time.Now(), running.Load(), done.Load(), left
+		w.Seen, w.Running, w.Done, w.Orphaned, w.Left = time.Now(), pw.nrunning.Load(), pw.ndone.Load(), pw.orphaned.Load(), left
 		data, _ := json.Marshal(w)
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), every)
 		defer cancel()

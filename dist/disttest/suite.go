@@ -44,6 +44,8 @@ func Run(t *testing.T, newBackend func(t *testing.T) dist.Backend) {
 		{"PrioritiesWithoutStarvation", priorities},
 		{"DuplicateKeysDropped", duplicates},
 		{"BadInput", badInput},
+		{"HeadersAndTraceContext", headers},
+		{"ExistingQueues", existing},
 		{"ServeRetriesAndDeadLetters", serveRetries},
 		{"ServeExtendsLongWork", serveExtends},
 		{"DrainUnderLoadLosesNothing", drainUnderLoad},
@@ -426,6 +428,128 @@ func badInput(t *testing.T, b dist.Backend) {
 	}
 	if _, err := q.Get(ctx); !errors.Is(err, dist.ErrClosed) {
 		t.Fatalf("Get after Close: %v", err)
+	}
+}
+
+// headers checks that a message's headers travel with it, through a
+// delay, a priority level and a retry, into the dead letters; that Serve's
+// handler sees them and the trace context (same trace, the message's own
+// parent ID); and that bad headers are refused.
+func headers(t *testing.T, b dist.Backend) {
+	ctx := ctxFor(t, 20*time.Second)
+	q := open[string](t, b, dist.Levels(2))
+	const tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+	tctx, err := dist.WithTraceparent(ctx, tp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Put(tctx, "a", dist.Header("Tenant", "acme"), dist.Priority(1), dist.After(50*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	m := mustGet(t, q, 5*time.Second)
+	if m.Header("Tenant") != "acme" || m.Header("Other") != "" {
+		t.Fatalf("headers after a delay: Tenant %q, Other %q", m.Header("Tenant"), m.Header("Other"))
+	}
+	got := m.Header(dist.HeaderTraceparent)
+	if !strings.HasPrefix(got, tp[:36]) || got == tp || !strings.HasSuffix(got, "-01") {
+		t.Fatalf("traceparent %q; want trace %s with a new parent ID, sampled", got, tp[3:35])
+	}
+	if err := m.Retry(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	// Served: the handler sees the headers and the trace context, and its
+	// own puts carry that trace on.
+	seen := make(chan [3]string, 1)
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	served := make(chan error, 1)
+	go func() {
+		served <- dist.Serve(sctx, q, func(ctx context.Context, v string) error {
+			seen <- [3]string{dist.MessageHeader(ctx, "Tenant"), dist.Traceparent(ctx), fmt.Sprint(dist.Attempt(ctx))}
+			return policy.Permanent(errors.New("to the dead letters"))
+		}, dist.Workers(1))
+	}()
+	var in [3]string
+	select {
+	case in = <-seen:
+	case <-ctx.Done():
+		t.Fatal("the retried message never came")
+	}
+	stop()
+	if err := <-served; err != nil {
+		t.Fatal(err)
+	}
+	if in != [3]string{"acme", got, "2"} {
+		t.Fatalf("the handler saw header, traceparent, attempt %q; want %q", in, [3]string{"acme", got, "2"})
+	}
+	dead, err := q.DeadLetters(ctx, 10)
+	if err != nil || len(dead) != 1 {
+		t.Fatalf("dead letters %v, %v", dead, err)
+	}
+	if dead[0].Header["Tenant"] != "acme" || dead[0].Header[dist.HeaderTraceparent] != got {
+		t.Fatalf("the dead letter's headers %v", dead[0].Header)
+	}
+	// Bad headers are refused, before anything is stored.
+	for _, h := range []dist.PutOption{
+		dist.Header("", "v"), dist.Header("a b", "v"), dist.Header("Nats-Msg-Id", "x"), dist.Header("nats-expected-stream", "x"),
+		dist.Header("k", "line\r\nbreak"), dist.Header("k", "nul\x00"), dist.Header("k", strings.Repeat("v", dist.MaxHeaderBytes)),
+		dist.Header(strings.Repeat("k", 65), "v"),
+	} {
+		if err := q.Put(ctx, "bad", h); !errors.Is(err, loom.ErrInvalidArgument) && !errors.Is(err, dist.ErrTooLarge) {
+			t.Errorf("a bad header: %v", err)
+		}
+	}
+	for _, bad := range []string{"", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331", tp + "-",
+		"00-00000000000000000000000000000000-b7ad6b7169203331-01", "00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01",
+		"ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"} {
+		if _, err := dist.WithTraceparent(ctx, bad); !errors.Is(err, loom.ErrInvalidArgument) {
+			t.Errorf("traceparent %q: %v", bad, err)
+		}
+	}
+	if n := unfinished(t, q); n != 0 {
+		t.Fatalf("refused puts were stored: %d unfinished", n)
+	}
+}
+
+// existing checks the Existing option: no queue is made, the stored
+// settings are found, and (on a backend that deletes) a Put after the
+// queue is deleted fails with ErrNoQueue rather than bringing it back.
+func existing(t *testing.T, b dist.Backend) {
+	ctx := ctxFor(t, 10*time.Second)
+	name := fmt.Sprintf("existing-%d", queueSeq.Add(1))
+	if _, err := dist.Open[int](ctx, b, name, dist.Existing()); !errors.Is(err, dist.ErrNoQueue) {
+		t.Fatalf("Existing on a queue nobody made: %v", err)
+	}
+	q, err := dist.Open[int](ctx, b, name, dist.Levels(2), dist.AckWait(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	found, err := dist.Open[int](ctx, b, name, dist.Existing())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer found.Close()
+	if err := found.Put(ctx, 7, dist.Priority(1)); err != nil {
+		t.Fatalf("a Put at level 1 of the found queue: %v", err)
+	}
+	if m := mustGet(t, q, 5*time.Second); m.Value != 7 {
+		t.Fatalf("got %d", m.Value)
+	} else if err := m.Done(ctx); err != nil {
+		t.Fatal(err)
+	}
+	d, ok := b.(dist.Deleter)
+	if !ok {
+		return
+	}
+	if err := d.DeleteQueue(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	if err := found.Put(ctx, 8); !errors.Is(err, dist.ErrNoQueue) {
+		t.Fatalf("a Put after the queue was deleted: %v", err)
+	}
+	if _, err := dist.Open[int](ctx, b, name, dist.Existing()); !errors.Is(err, dist.ErrNoQueue) {
+		t.Fatalf("the deleted queue came back: %v", err)
 	}
 }
 

@@ -43,6 +43,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -76,13 +77,17 @@ const (
 
 func (b *Backend) bucket(ctx context.Context) (jetstream.KeyValue, error) {
 	b.kvOnce.Do(func() {
-		b.kv, b.kvErr = b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: RecordsBucket, TTL: RecordsMaxAge, History: 1})
+		b.kv, b.kvErr = b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: RecordsBucket, TTL: RecordsMaxAge, History: 1,
+			MaxValueSize: dist.MaxRecordBytes})
 	})
 	return b.kv, b.kvErr
 }
 
 // Record implements dist.Registry with a key-value bucket.
 func (b *Backend) Record(ctx context.Context, key string, value []byte) error {
+	if len(value) > dist.MaxRecordBytes {
+		return fmt.Errorf("%w: a record of %d bytes, over MaxRecordBytes %d", dist.ErrTooLarge, len(value), dist.MaxRecordBytes)
+	}
 	kv, err := b.bucket(ctx)
 	if err != nil {
 		return fmt.Errorf("records bucket: %w", err)
@@ -103,7 +108,11 @@ func (b *Backend) Records(ctx context.Context, prefix string) (map[string][]byte
 	}
 	out := map[string][]byte{}
 	for k := range keys.Keys() {
-		if e, err := kv.Get(ctx, k); err == nil {
+		if len(out) == dist.MaxRecords {
+			_ = keys.Stop()
+			break
+		}
+		if e, err := kv.Get(ctx, k); err == nil && len(e.Value()) <= dist.MaxRecordBytes {
 			out[k] = e.Value()
 		}
 	}
@@ -251,6 +260,9 @@ const Prefetch = 8
 // Notify implements dist.Notifier on the core NATS subject
 // loom.notice.<topic>, flushed before it returns.
 func (b *Backend) Notify(ctx context.Context, topic string, data []byte) error {
+	if len(data) > dist.MaxNoticeBytes {
+		return fmt.Errorf("%w: a notice of %d bytes, over MaxNoticeBytes %d", dist.ErrTooLarge, len(data), dist.MaxNoticeBytes)
+	}
 	if err := b.nc.Publish("loom.notice."+topic, data); err != nil {
 		return fmt.Errorf("notifying %s: %w", topic, err)
 	}
@@ -262,7 +274,11 @@ func (b *Backend) Listen(topic string, f func([]byte)) (func(), error) {
 	if f == nil {
 		return nil, errors.New("jetstream.Listen: nil listener")
 	}
-	sub, err := b.nc.Subscribe("loom.notice."+topic, func(m *nats.Msg) { f(m.Data) })
+	sub, err := b.nc.Subscribe("loom.notice."+topic, func(m *nats.Msg) {
+		if len(m.Data) <= dist.MaxNoticeBytes {
+			f(m.Data)
+		}
+	})
 	if err != nil {
 		return nil, fmt.Errorf("listening to %s: %w", topic, err)
 	}
@@ -295,6 +311,9 @@ const (
 // streams and consumers.
 func (b *Backend) OpenStore(ctx context.Context, name string, cfg dist.Config) (dist.Store, error) {
 	s := &store{b: b, name: name, cfg: cfg, stream: "LOOM_" + name, base: "loom." + name}
+	if cfg.Existing {
+		return s, s.find(ctx)
+	}
 	subjects := []string{s.base + ".sched.>"}
 	for l := range cfg.Levels {
 		subjects = append(subjects, s.level(l))
@@ -326,6 +345,42 @@ func (b *Backend) OpenStore(ctx context.Context, name string, cfg dist.Config) (
 	}
 	s.ctx, s.cancel = context.WithCancelCause(context.Background())
 	return s, nil
+}
+
+// find looks up the streams and consumers of an existing queue, with the
+// settings they were created with.
+func (s *store) find(ctx context.Context) error {
+	gone := func(err error) error {
+		if errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return fmt.Errorf("%w: %s", dist.ErrNoQueue, s.name)
+		}
+		return fmt.Errorf("finding queue %s: %w", s.name, err)
+	}
+	var err error
+	if s.st, err = s.b.js.Stream(ctx, s.stream); err != nil {
+		return gone(err)
+	}
+	if s.dead, err = s.b.js.Stream(ctx, s.stream+"_DEAD"); err != nil {
+		return gone(err)
+	}
+	info := s.st.CachedInfo()
+	s.cfg.Replicas, s.cfg.DedupWindow, s.cfg.Levels = info.Config.Replicas, info.Config.Duplicates, 0
+	s.cfg.MaxValueBytes = int(info.Config.MaxMsgSize) - 4096
+	for _, subj := range info.Config.Subjects {
+		if strings.HasPrefix(subj, s.base+".p") {
+			s.cfg.Levels++
+		}
+	}
+	for l := range s.cfg.Levels {
+		c, err := s.st.Consumer(ctx, "loom-p"+strconv.Itoa(l))
+		if err != nil {
+			return gone(err)
+		}
+		s.cfg.AckWait = c.CachedInfo().Config.AckWait
+		s.cons = append(s.cons, c)
+	}
+	s.ctx, s.cancel = context.WithCancelCause(context.Background())
+	return nil
 }
 
 type store struct {
@@ -397,28 +452,44 @@ func transient(err error) bool {
 }
 
 func (s *store) publish(ctx context.Context, m dist.Outgoing, id string) error {
-	if m.After == 0 {
+	if m.After == 0 && len(m.Header) == 0 {
 		var opts []jetstream.PublishOpt
 		if id != "" {
 			opts = append(opts, jetstream.WithMsgID(id))
 		}
 		if _, err := s.b.js.Publish(ctx, s.level(m.Priority), m.Data, opts...); err != nil {
-			return fmt.Errorf("publishing to %s: %w", s.level(m.Priority), err)
+			return s.publishErr(s.level(m.Priority), err)
 		}
 		return nil
 	}
-	// Delayed: a one-shot schedule that the server publishes when due.
-	msg := nats.NewMsg(s.base + ".sched." + nuid.Next())
+	msg := nats.NewMsg(s.level(m.Priority))
 	msg.Data = m.Data
-	msg.Header.Set(jetstream.ScheduleHeader, "@at "+time.Now().Add(m.After).UTC().Format(time.RFC3339Nano))
-	msg.Header.Set(jetstream.ScheduleTargetHeader, s.level(m.Priority))
+	for k, v := range m.Header {
+		msg.Header.Set(k, v)
+	}
+	if m.After > 0 {
+		// Delayed: a one-shot schedule that the server publishes when due
+		// (with the message's headers).
+		msg.Subject = s.base + ".sched." + nuid.Next()
+		msg.Header.Set(jetstream.ScheduleHeader, "@at "+time.Now().Add(m.After).UTC().Format(time.RFC3339Nano))
+		msg.Header.Set(jetstream.ScheduleTargetHeader, s.level(m.Priority))
+	}
 	if id != "" {
 		msg.Header.Set(jetstream.MsgIDHeader, id)
 	}
 	if _, err := s.b.js.PublishMsg(ctx, msg); err != nil {
-		return fmt.Errorf("publishing to %s: %w", msg.Subject, err)
+		return s.publishErr(msg.Subject, err)
 	}
 	return nil
+}
+
+// publishErr says what a failed publish means: on a queue opened with
+// Existing and of one replica, no stream answering means it was deleted.
+func (s *store) publishErr(subject string, err error) error {
+	if s.cfg.Existing && s.cfg.Replicas <= 1 && errors.Is(err, jetstream.ErrNoStreamResponse) {
+		return fmt.Errorf("%w: %s (publishing to %s: %v)", dist.ErrNoQueue, s.name, subject, err)
+	}
+	return fmt.Errorf("publishing to %s: %w", subject, err)
 }
 
 // Get implements dist.Store.
@@ -577,11 +648,23 @@ func (s *store) DeadLetters(ctx context.Context, max int) ([]dist.DeadLetter, er
 			return out, fmt.Errorf("reading dead letter %d: %w", seq, err)
 		}
 		attempts, _ := strconv.Atoi(raw.Header.Get(HeaderAttempts))
-		out = append(out, dist.DeadLetter{ID: raw.Header.Get(HeaderID), Data: raw.Data, Reason: raw.Header.Get(HeaderReason),
-			Attempts: attempts, Time: raw.Time})
+		dl := dist.DeadLetter{ID: raw.Header.Get(HeaderID), Data: raw.Data, Reason: raw.Header.Get(HeaderReason),
+			Attempts: attempts, Time: raw.Time}
+		for k, v := range raw.Header {
+			if k != HeaderID && k != HeaderReason && k != HeaderAttempts && !strings.HasPrefix(k, "Nats-") && len(v) > 0 {
+				if dl.Header == nil {
+					dl.Header = map[string]string{}
+				}
+				dl.Header[k] = v[0]
+			}
+		}
+		out = append(out, dl)
 	}
 	return out, nil
 }
+
+// Config implements dist.Store.
+func (s *store) Config() dist.Config { return s.cfg }
 
 // Close implements dist.Store.
 func (s *store) Close() error {
@@ -599,6 +682,13 @@ type delivery struct {
 func (d *delivery) Data() []byte { return d.m.Data() }
 func (d *delivery) ID() string   { return strconv.FormatUint(d.md.Sequence.Stream, 10) }
 func (d *delivery) Attempt() int { return int(d.md.NumDelivered) }
+
+func (d *delivery) Header(key string) string {
+	if strings.HasPrefix(key, "Nats-") {
+		return "" // the server's own, not the message's
+	}
+	return d.m.Headers().Get(key)
+}
 
 // AckTimeout bounds the wait for the server's confirmation of an
 // acknowledgement: a server restarted since the delivery may never
@@ -620,6 +710,11 @@ func (d *delivery) Extend(ctx context.Context) error { return d.m.InProgress() }
 func (d *delivery) Dead(ctx context.Context, reason string) error {
 	msg := nats.NewMsg(d.s.base + ".dead")
 	msg.Data = d.m.Data()
+	for k, v := range d.m.Headers() {
+		if !strings.HasPrefix(k, "Nats-") && len(v) > 0 {
+			msg.Header.Set(k, v[0])
+		}
+	}
 	msg.Header.Set(HeaderReason, reason)
 	msg.Header.Set(HeaderAttempts, strconv.Itoa(d.Attempt()))
 	msg.Header.Set(HeaderID, d.ID())

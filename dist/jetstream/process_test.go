@@ -3,6 +3,7 @@ package jetstream_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -137,6 +138,15 @@ var record = pool.Register("dist-record", func(ctx context.Context, id string) (
 	defer f.Close()
 	_, err = fmt.Fprintln(f, id)
 	return "recorded " + id, err
+})
+
+// waitForCancel is the remote function of the cancel test: it says it
+// runs, waits for its context to end, and says so, with the cause.
+var waitForCancel = pool.Register("dist-wait-cancel", func(ctx context.Context, id string) (string, error) {
+	fmt.Println("waiting", id)
+	<-ctx.Done()
+	fmt.Println("stopped", id, context.Cause(ctx))
+	return "", context.Cause(ctx)
 })
 
 // runPoolWorker serves the remote pool LOOM_DIST_QUEUE at LOOM_DIST_URL.
@@ -348,6 +358,38 @@ func TestRemotePoolWorkerKilledMidFunction(t *testing.T) {
 		}
 	}
 	t.Fatalf("workers by their heartbeats: %+v, want the first lost and the second alive", ws)
+}
+
+// A caller that cancels its task mid-job stops the function in the worker
+// process within a second, and the function sees why.
+func TestRemotePoolCancelStopsTheRemoteFunction(t *testing.T) {
+	b := embedded(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	p, err := dist.NewPool(ctx, b, "cpool", dist.JobQueue(queueOptions...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	w := start(t, "poolworker", "LOOM_DIST_URL="+b.URL(), "LOOM_DIST_QUEUE=cpool")
+	task, err := dist.Submit(ctx, p, waitForCancel, "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.expect(t, "waiting c1")
+	why := errors.New("user pressed stop")
+	start := time.Now()
+	task.Cancel(why)
+	line := w.expect(t, "stopped c1")
+	if took := time.Since(start); took > time.Second {
+		t.Fatalf("the remote function stopped %v after the cancel, want within 1s", took)
+	}
+	if !strings.Contains(line, "the caller cancelled the job") {
+		t.Fatalf("the remote function saw %q", line)
+	}
+	if _, err := task.Wait(ctx); !errors.Is(err, why) {
+		t.Fatalf("the cancelled task: %v", err)
+	}
 }
 
 // A job that crashes its worker every time is dead-lettered once it has

@@ -164,8 +164,8 @@ func NewPool(ctx context.Context, b Backend, name string, opts ...PoolOption) (*
 }
 
 // report gives the monitor the pool's counts and its remote workers, as
-// their heartbeats last said: alive, lost, and each one's jobs and the
-// seconds since its last heartbeat (-1 for a lost one). Reading the
+// their heartbeats last said: each one a part, alive, left or lost, with
+// its jobs and the seconds since its last heartbeat. Reading the
 // heartbeats is a round trip to the backend, done in the background at
 // most once a second.
 func (p *Pool) report(f *registry.Figures) {
@@ -192,17 +192,16 @@ func (p *Pool) report(f *registry.Figures) {
 		f.Stat("workers_lost", float64(lost))
 		now := time.Now()
 		for _, w := range *ws {
-			name := fmt.Sprintf("worker %s/%d", w.Host, w.PID)
+			state, seen := "alive", now.Sub(w.Seen).Seconds()
 			switch {
 			case w.Left:
-				continue
+				state = "left"
 			case w.Lost:
-				f.Stat(name+" seen_seconds_ago", -1)
-			default:
-				f.Stat(name+" seen_seconds_ago", now.Sub(w.Seen).Seconds())
+				state = "lost"
 			}
-			f.Stat(name+" running", float64(w.Running))
-			f.Stat(name+" done", float64(w.Done))
+			f.Part(fmt.Sprintf("worker %s/%d", w.Host, w.PID), state,
+				registry.Stat{Name: "running", Value: float64(w.Running)}, registry.Stat{Name: "done", Value: float64(w.Done)},
+				registry.Stat{Name: "orphaned", Value: float64(w.Orphaned)}, registry.Stat{Name: "seen_seconds_ago", Value: seen})
 		}
 	}
 	p.refresh.maybe(false, func(ctx context.Context) {

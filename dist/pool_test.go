@@ -344,6 +344,23 @@ func TestRemoteWorkersHeartbeat(t *testing.T) {
 	if len(ws) != 2 || ws[0].ID != "gone" || !ws[0].Lost {
 		t.Fatalf("a killed worker: %+v", ws)
 	}
+	// The monitor lists them as parts of the caller's pool resource.
+	p, err := NewPool(context.Background(), b, "beats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	var parts []registry.Part
+	for deadline := time.Now().Add(5 * time.Second); len(parts) < 2 && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		for _, r := range registry.Resources() {
+			if r.Kind == registry.KindDistPool.String() && r.Name == "beats" {
+				parts = r.Parts
+			}
+		}
+	}
+	if len(parts) != 2 || parts[0].State != "lost" || parts[1].State != "left" || len(parts[0].Stats) != 4 {
+		t.Fatalf("the pool's workers in the monitor: %+v", parts)
+	}
 }
 
 // A pipeline stage hands its items to remote workers through Remote, with

@@ -8,11 +8,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"loom"
+	"loom/internal/registry"
 )
 
 // chromium finds the browser. Under CI it must be there (scripts/
@@ -47,6 +49,12 @@ func TestPageInHeadlessChromium(t *testing.T) {
 	})
 	defer func() { task.Cancel(nil); task.Wait(context.Background()) }()
 	sem := loom.NewSemaphore("browser-visible-semaphore", 3)
+	// A resource with parts, as a distributed pool lists its workers.
+	type poolLike struct{ _ int }
+	pl := &poolLike{}
+	registry.Track(pl, registry.KindDistPool, "browser-visible-pool", func(_ *poolLike, f *registry.Figures) {
+		f.Part("worker browser-host/7", "lost", registry.Stat{Name: "running", Value: 1})
+	})
 
 	dir := t.TempDir()
 	// The background-networking flags keep Chromium from reaching for
@@ -78,7 +86,8 @@ func TestPageInHeadlessChromium(t *testing.T) {
 	}
 
 	dom := string(run("--dump-dom", srv.URL+"/"))
-	for _, want := range []string{"browser-visible-task", "browser-visible-semaphore", "goroutines", "updated"} {
+	for _, want := range []string{"browser-visible-task", "browser-visible-semaphore", "goroutines", "updated",
+		`worker browser-host/7 <span class="state-lost">lost</span> running=1`} {
 		if !strings.Contains(dom, want) {
 			t.Fatalf("the rendered page lacks %q:\n%.3000s", want, dom)
 		}
@@ -93,4 +102,5 @@ func TestPageInHeadlessChromium(t *testing.T) {
 		_ = os.WriteFile(os.Getenv("LOOM_KEEP_SCREENSHOT"), png, 0o644)
 	}
 	_ = sem.Size()
+	runtime.KeepAlive(pl)
 }

@@ -181,6 +181,9 @@ func printSnapshot(out io.Writer, base string, s monitor.Snapshot) {
 			stats[i] = fmt.Sprintf("%s=%.4g", st.Name, st.Value)
 		}
 		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%v\n", r.ID, r.Kind, r.Name, strings.Join(stats, " "), waiterIDs(r.Waiters))
+		for _, p := range r.Parts {
+			fmt.Fprintf(tw, "  \t\t  %s\t%s\t\n", p.Name, partLine(p))
+		}
 	}
 	tw.Flush()
 	fmt.Fprintf(tw, "\nRECENT TERMINATIONS (%d)\n", len(s.Terminated))
@@ -195,6 +198,16 @@ func printSnapshot(out io.Writer, base string, s monitor.Snapshot) {
 			fmt.Fprintf(out, "  %s  %s  %s\n", e.Time.Format(time.TimeOnly), e.Check, e.Message)
 		}
 	}
+}
+
+// partLine formats a resource's part: its state and figures.
+func partLine(p registry.Part) string {
+	var b strings.Builder
+	b.WriteString(strings.ToUpper(p.State))
+	for _, st := range p.Stats {
+		fmt.Fprintf(&b, " %s=%.4g", st.Name, st.Value)
+	}
+	return b.String()
 }
 
 func waiterIDs(ws []registry.Waiter) []uint64 {
@@ -393,6 +406,9 @@ func (m *topModel) View() string {
 				stats[i] = fmt.Sprintf("%s=%.4g", st.Name, st.Value)
 			}
 			fmt.Fprintf(&b, "  %-6d %-12s %-20.20s %s\n", r.ID, r.Kind, r.Name, strings.Join(stats, " "))
+			for _, p := range r.Parts {
+				fmt.Fprintf(&b, "  %-6s %-12s   %-18.18s %s\n", "", "", p.Name, partLine(p))
+			}
 		}
 	default:
 		for _, e := range m.snap.Events[max(0, len(m.snap.Events)-rows):] {

@@ -12,6 +12,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 
 	"loom"
+	"loom/dist"
 	"loom/monitor"
 )
 
@@ -129,4 +130,36 @@ func TestTopInteractiveCancelsWithConfirmation(t *testing.T) {
 	} else if _, ok := cmd().(tea.QuitMsg); !ok {
 		t.Fatal("q does not quit")
 	}
+}
+
+// A distributed pool's remote workers show under its resource, with their
+// state from their heartbeats: here one that served and left.
+func TestTopShowsRemoteWorkers(t *testing.T) {
+	addr, _ := monitored(t)
+	b := dist.Memory()
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- dist.ServePool(ctx, b, "top-workers", nil) }()
+	p, err := dist.NewPool(context.Background(), b, "top-workers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if _, err := dist.Remote(p, hashFunc)(context.Background(), hashJob{Data: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	if err := <-served; err != nil {
+		t.Fatal(err)
+	}
+	var out string
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if out, err = runLoom(t, "top", addr, "--once"); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(out, "LEFT running=0 done=1") {
+			return
+		}
+	}
+	t.Fatalf("no remote worker that left, with its job, in:\n%s", out)
 }

@@ -38,7 +38,21 @@ type Stat struct {
 type Figures struct {
 	stats   []Stat
 	waiters []Waiter
+	parts   []Part
 }
+
+// Part is one named part of a resource that the monitor lists under it,
+// such as one remote worker of a distributed pool: its state in a word
+// ("alive", "lost") and its own figures.
+type Part struct {
+	Name  string `json:"name"`
+	State string `json:"state,omitempty"`
+	Stats []Stat `json:"stats,omitempty"`
+}
+
+// MaxParts bounds the parts one resource reports; Part drops the ones
+// past it (the resource's own figures should count them all).
+const MaxParts = 256
 
 // Waiter is one goroutine waiting on a resource: the task or group it
 // belongs to (0 for a goroutine that is not a loom task) and since when.
@@ -49,6 +63,13 @@ type Waiter struct {
 
 // Stat adds a named figure.
 func (r *Figures) Stat(name string, v float64) { r.stats = append(r.stats, Stat{name, v}) }
+
+// Part adds a named part with its state and figures (at most MaxParts).
+func (r *Figures) Part(name, state string, stats ...Stat) {
+	if len(r.parts) < MaxParts {
+		r.parts = append(r.parts, Part{Name: name, State: state, Stats: stats})
+	}
+}
 
 // Waiter adds a waiting task or group by its node ID, waiting since since;
 // ID 0 stands for a goroutine that is not a loom task.
@@ -66,6 +87,9 @@ type ResourceInfo struct {
 	// Waiters lists the tasks or groups waiting on the resource, in the
 	// order they wait.
 	Waiters []Waiter `json:"waiters,omitempty"`
+	// Parts lists the resource's parts, such as a distributed pool's
+	// remote workers.
+	Parts []Part `json:"parts,omitempty"`
 }
 
 var resources struct {
@@ -156,7 +180,7 @@ func Resources() []ResourceInfo {
 		}
 		out = append(out, ResourceInfo{
 			ID: r.id, Kind: r.kind.String(), Name: r.name, Created: wall(r.created),
-			Stats: rep.stats, Waiters: rep.waiters,
+			Stats: rep.stats, Waiters: rep.waiters, Parts: rep.parts,
 		})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })

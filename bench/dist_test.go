@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -419,6 +420,7 @@ func BenchmarkDistPool(b *testing.B) {
 				b.Fatal(v, err)
 			}
 		}
+		b.StopTimer() // not the workers' shutdown
 	})
 	b.Run("roundtrip/impl=processpool", func(b *testing.B) {
 		pp := pool.NewProcessPool(pool.WithSize(1))
@@ -462,6 +464,19 @@ func BenchmarkDistPool(b *testing.B) {
 			}
 		}
 	})
+	b.Run("roundtrip/impl=natsjs", func(b *testing.B) {
+		r := newRawPool(b, 1)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := range b.N {
+			r.submit(b, i)
+			if v := <-r.results; v != 2*i {
+				b.Fatal(v)
+			}
+		}
+		b.StopTimer()
+		r.stop()
+	})
 	for _, workers := range []int{1, 4, 16} {
 		b.Run(fmt.Sprintf("workers=%d/impl=loom", workers), func(b *testing.B) {
 			e := newDistEnv(b)
@@ -485,7 +500,98 @@ func BenchmarkDistPool(b *testing.B) {
 				})
 			}
 			wg.Wait()
+			b.StopTimer() // not the workers' shutdown
 		})
+		b.Run(fmt.Sprintf("workers=%d/impl=natsjs", workers), func(b *testing.B) {
+			r := newRawPool(b, workers)
+			sem := make(chan struct{}, 64)
+			collected := make(chan struct{})
+			go func() {
+				defer close(collected)
+				for range b.N {
+					<-r.results
+					<-sem
+				}
+			}()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				sem <- struct{}{}
+				r.submit(b, i)
+			}
+			<-collected
+			b.StopTimer()
+			r.stop()
+		})
+	}
+}
+
+// rawPool is raw nats.go doing the durable work the remote pool does, on
+// the same kind of streams: each job published (with a message ID) to a
+// work-queue stream, taken by one of the workers, the function run, its
+// result published (with the job's ID) to the caller's own stream, the
+// job acked, the result taken by the caller and acked. No cancellation,
+// deadlines, headers or monitor: the reference for loom's overhead over a
+// durable round trip on the same server.
+type rawPool struct {
+	e          *distEnv
+	jobSubject string
+	results    chan int
+	stop       func()
+}
+
+func newRawPool(b *testing.B, workers int) *rawPool {
+	ctx := context.Background()
+	e := newDistEnv(b)
+	jobs, jobSubject := e.rawQueue(b)
+	results, resultSubject := e.rawQueue(b)
+	r := &rawPool{e: e, jobSubject: jobSubject, results: make(chan int, 64)}
+	wctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for wctx.Err() == nil {
+				_ = rawTake(wctx, jobs, func(m natsjs.Msg) {
+					out, err := pool.Invoke(ctx, "double", m.Data())
+					if err != nil {
+						b.Error(err)
+					}
+					id := m.Headers()[natsjs.MsgIDHeader]
+					if _, err := e.js.Publish(ctx, resultSubject, out, natsjs.WithMsgID(id[0])); err != nil {
+						b.Error(err)
+					}
+					if err := m.DoubleAck(ctx); err != nil {
+						b.Error(err)
+					}
+				})
+			}
+		})
+	}
+	wg.Go(func() { // the caller's result reader
+		for wctx.Err() == nil {
+			_ = rawTake(wctx, results, func(m natsjs.Msg) {
+				v, err := double.DecodeResult(m.Data())
+				if err != nil {
+					b.Error(err)
+				}
+				if err := m.DoubleAck(ctx); err != nil {
+					b.Error(err)
+				}
+				r.results <- v
+			})
+		}
+	})
+	r.stop = func() { stop(); wg.Wait() }
+	return r
+}
+
+var rawJobID atomic.Int64
+
+func (r *rawPool) submit(b *testing.B, i int) {
+	arg, _ := double.EncodeArg(i)
+	id := strconv.FormatInt(rawJobID.Add(1), 10)
+	if _, err := r.e.js.Publish(context.Background(), r.jobSubject, arg, natsjs.WithMsgID(id)); err != nil {
+		b.Fatal(err)
 	}
 }
 
@@ -500,6 +606,11 @@ func distPoolEnv(b *testing.B, e *distEnv, workers int) (*dist.Pool, func()) {
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- dist.ServePool(ctx, e.b, name, nil, dist.Workers(workers)) }()
+	// One call before the clock starts: the worker has opened its queues
+	// (and the heartbeat bucket) and the caller's result reader is fetching.
+	if _, err := dist.Remote(p, double)(context.Background(), 1); err != nil {
+		b.Fatal(err)
+	}
 	return p, func() {
 		stop()
 		<-done

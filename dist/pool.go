@@ -468,10 +468,13 @@ func (w *poolWorker) run(ctx context.Context, job remoteJob) error {
 		if from := MessageHeader(ctx, HeaderTask); from != "" {
 			name += fmt.Sprintf(" %q", from)
 		}
-		t := loom.Go(jctx, name, func(ctx context.Context) ([]byte, error) {
+		// Run here, on the Serve worker's goroutine: a goroutine of its own
+		// would cost two wake-ups per job.
+		t, run := loom.Prepare(jctx, name, func(ctx context.Context) ([]byte, error) {
 			return pool.Invoke(ctx, job.Func, job.Arg)
 		})
-		out, err := t.Wait(context.Background())
+		_ = run.Run()
+		out, err := t.Result()
 		w.nrunning.Add(-1)
 		w.ndone.Add(1)
 		w.mu.Lock()

@@ -124,7 +124,14 @@ func lowerHex(s string) bool {
 
 // String formats tc as a version 00 traceparent.
 func (tc traceContext) String() string {
-	return fmt.Sprintf("00-%x-%x-%02x", tc.trace, tc.parent, tc.flags)
+	var b [55]byte
+	copy(b[:3], "00-")
+	hex.Encode(b[3:35], tc.trace[:])
+	b[35] = '-'
+	hex.Encode(b[36:52], tc.parent[:])
+	b[52] = '-'
+	hex.Encode(b[53:55], []byte{tc.flags})
+	return string(b[:])
 }
 
 // childTraceparent returns the traceparent to send under ctx: its trace
@@ -132,8 +139,12 @@ func (tc traceContext) String() string {
 // none, a new trace; "" if ctx carries none and fresh is false. The
 // sampled flag is kept only where it came from.
 func childTraceparent(ctx context.Context, fresh bool) string {
-	tc, err := parseTraceparent(Traceparent(ctx))
-	if err != nil {
+	var tc traceContext
+	var err error
+	if tp := Traceparent(ctx); tp != "" {
+		tc, err = parseTraceparent(tp)
+	}
+	if tc.trace == [16]byte{} || err != nil {
 		if !fresh {
 			return ""
 		}

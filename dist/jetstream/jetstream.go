@@ -25,8 +25,9 @@
 //
 // Get on a queue of one level takes, when several messages are there at
 // once, up to Prefetch of them in one fetch and hands them out one by one
-// (they count as in flight, and their AckWait runs, from the fetch); on a
-// queue of several levels it
+// (they count as in flight, and their AckWait runs, from the fetch); Gets
+// that find none fetched ahead fetch at the same time, each for itself. On
+// a queue of several levels it
 // fetches one message at a time from the levels in dist.PickOrder's order,
 // and when every level is empty it waits on one of them for up to 100ms at
 // a time, so a message that arrives on a quiet queue of several levels may
@@ -344,6 +345,7 @@ func (b *Backend) OpenStore(ctx context.Context, name string, cfg dist.Config) (
 		s.cons = append(s.cons, c)
 	}
 	s.ctx, s.cancel = context.WithCancelCause(context.Background())
+	s.changed = make(chan struct{})
 	return s, nil
 }
 
@@ -380,6 +382,7 @@ func (s *store) find(ctx context.Context) error {
 		s.cons = append(s.cons, c)
 	}
 	s.ctx, s.cancel = context.WithCancelCause(context.Background())
+	s.changed = make(chan struct{})
 	return nil
 }
 
@@ -396,8 +399,10 @@ type store struct {
 	ctx    context.Context // ends at Close
 	cancel context.CancelCauseFunc
 
-	mu    sync.Mutex  // one fetch at a time; guards ahead
-	ahead []*delivery // a one-level queue's messages fetched ahead
+	mu      sync.Mutex    // guards ahead, waiter and changed
+	ahead   []*delivery   // a one-level queue's messages fetched ahead
+	waiter  bool          // a Get waits on the server for the next message
+	changed chan struct{} // closed (and replaced) when ahead grows or the waiter is done
 }
 
 func (s *store) level(l int) string { return s.base + ".p" + strconv.Itoa(l) }
@@ -525,13 +530,16 @@ func (s *store) Get(ctx context.Context) (dist.Delivery, error) {
 	}
 }
 
-// next takes the next message of a one-level queue: from what was fetched
-// ahead, or by fetching up to Prefetch that are there at once, or by
-// waiting for one, 250ms at a time.
+// next takes the next message of a one-level queue: one fetched ahead,
+// or up to Prefetch that are there at once (Gets that find none fetched
+// ahead fetch at the same time, each for itself, as many consumers
+// would). When there are none, one Get waits on the server for the next
+// message, 250ms at a time, and the others wait for it to get one.
 func (s *store) next(ctx context.Context) (dist.Delivery, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for len(s.ahead) == 0 {
+	for {
+		if d := s.takeAhead(); d != nil {
+			return d, nil
+		}
 		if err := context.Cause(s.ctx); err != nil {
 			return nil, err
 		}
@@ -539,45 +547,102 @@ func (s *store) next(ctx context.Context) (dist.Delivery, error) {
 			return nil, err
 		}
 		batch, err := s.cons[0].FetchNoWait(Prefetch)
-		if err == nil {
-			err = s.take(batch)
-		}
 		if err != nil {
 			return nil, err
 		}
+		if d, err := s.take(batch); err != nil {
+			return nil, err
+		} else if d != nil {
+			return d, nil
+		}
+		s.mu.Lock()
 		if len(s.ahead) > 0 {
-			break
+			s.mu.Unlock()
+			continue
 		}
-		wait := 250 * time.Millisecond
-		if dl, ok := ctx.Deadline(); ok {
-			wait = max(min(wait, time.Until(dl)), time.Millisecond)
+		if s.waiter {
+			changed := s.changed
+			s.mu.Unlock()
+			select {
+			case <-changed:
+			case <-ctx.Done():
+			case <-s.ctx.Done():
+			}
+			continue
 		}
-		if batch, err = s.cons[0].Fetch(1, jetstream.FetchMaxWait(wait)); err == nil {
-			err = s.take(batch)
+		s.waiter = true
+		s.mu.Unlock()
+		d, err := s.wait(ctx)
+		s.mu.Lock()
+		s.waiter = false
+		if d != nil || err != nil || ctx.Err() != nil || s.ctx.Err() != nil {
+			s.signalLocked() // a message came, or this Get leaves: another may wait
 		}
+		s.mu.Unlock()
 		if err != nil {
 			return nil, err
 		}
+		if d != nil {
+			return d, nil
+		}
+	}
+}
+
+// wait waits up to 250ms (or until ctx's deadline) for the next message.
+func (s *store) wait(ctx context.Context) (*delivery, error) {
+	wait := 250 * time.Millisecond
+	if dl, ok := ctx.Deadline(); ok {
+		wait = max(min(wait, time.Until(dl)), time.Millisecond)
+	}
+	batch, err := s.cons[0].Fetch(1, jetstream.FetchMaxWait(wait))
+	if err != nil {
+		return nil, err
+	}
+	return s.take(batch)
+}
+
+// signalLocked wakes the Gets that wait for a change; the caller holds mu.
+func (s *store) signalLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// takeAhead returns a message fetched ahead, or nil.
+func (s *store) takeAhead() *delivery {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.ahead) == 0 {
+		return nil
 	}
 	d := s.ahead[0]
 	s.ahead[0] = nil
 	s.ahead = s.ahead[1:]
-	return d, nil
+	return d
 }
 
-// take appends the messages of batch to those fetched ahead.
-func (s *store) take(batch jetstream.MessageBatch) error {
+// take returns the first message of batch, and puts the others with
+// those fetched ahead (waking the Gets that wait).
+func (s *store) take(batch jetstream.MessageBatch) (*delivery, error) {
+	var first *delivery
 	for m := range batch.Messages() {
 		md, err := m.Metadata()
 		if err != nil {
-			return fmt.Errorf("reading a message's metadata: %w", err)
+			return nil, fmt.Errorf("reading a message's metadata: %w", err) // it comes again after AckWait
 		}
-		s.ahead = append(s.ahead, &delivery{s: s, m: m, md: md})
+		d := &delivery{s: s, m: m, md: md}
+		if first == nil {
+			first = d
+			continue
+		}
+		s.mu.Lock()
+		s.ahead = append(s.ahead, d)
+		s.signalLocked()
+		s.mu.Unlock()
 	}
-	if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoMessages) {
-		return fmt.Errorf("fetching from %s: %w", s.stream, err)
+	if err := batch.Error(); first == nil && err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoMessages) {
+		return nil, fmt.Errorf("fetching from %s: %w", s.stream, err)
 	}
-	return nil
+	return first, nil
 }
 
 // fetch takes one message from c, waiting up to wait (0: not at all); a

@@ -1,7 +1,10 @@
 package jetstream_test
 
 import (
+	"context"
+	"errors"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -33,4 +36,50 @@ func embedded(t *testing.T, opts ...jetstream.EmbeddedOption) *jetstream.Backend
 func TestJetStreamBackend(t *testing.T) {
 	b := embedded(t)
 	disttest.Run(t, func(*testing.T) dist.Backend { return b })
+}
+
+// A Get that waits on the server for the next message and leaves (its
+// context ended) hands the wait to another Get: the message put after that
+// still reaches the Get that stayed.
+func TestWaitingGetHandsOver(t *testing.T) {
+	b := embedded(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	q, err := dist.Open[int](ctx, b, "handover")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	for round := range 5 {
+		short, stop := context.WithTimeout(ctx, 50*time.Millisecond)
+		left := make(chan error, 1)
+		go func() { _, err := q.Get(short); left <- err }()
+		time.Sleep(20 * time.Millisecond) // the short Get is the one waiting on the server
+		got := make(chan int, 1)
+		go func() {
+			m, err := q.Get(ctx)
+			if err != nil {
+				t.Error(err)
+				got <- -1
+				return
+			}
+			_ = m.Done(ctx)
+			got <- m.Value
+		}()
+		if err := <-left; !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("the short Get: %v", err)
+		}
+		stop()
+		if err := q.Put(ctx, round); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case v := <-got:
+			if v != round {
+				t.Fatalf("got %d, want %d", v, round)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("the message put after the waiting Get left reached nobody")
+		}
+	}
 }

@@ -3,13 +3,43 @@ package loom
 import (
 	"fmt"
 	"log/slog"
+	"time"
 
 	"loom/internal/registry"
 )
 
-// DebugEvent is a finding of a debug check: a task whose error was never
-// retrieved, a task that outlived its scope's shutdown.
-type DebugEvent = registry.Event
+// DebugEvent is a finding of a debug check (see SetDebug): which check,
+// what it found, and the task it is about.
+type DebugEvent struct {
+	Time time.Time `json:"time"`
+	// Check names the check: one of the Check constants.
+	Check   string `json:"check"`
+	Message string `json:"message"`
+	// Task is the task (or group, or scope) the event is about, as it
+	// was when the check found it; for the event loop's checks, the loop.
+	Task TaskInfo `json:"task"`
+}
+
+// The debug checks, as DebugEvent.Check names them.
+const (
+	// CheckUnretrievedError: a task failed and its handle was garbage
+	// collected without anyone reading its error (asyncio's "Task
+	// exception was never retrieved").
+	CheckUnretrievedError = "unretrieved-error"
+	// CheckLeakedTask: a task was still running when its Scope's Shutdown
+	// gave up waiting for it.
+	CheckLeakedTask = "leaked-task"
+	// CheckSlowCallback: an event loop callback or handler ran longer than
+	// the loop's slow-callback threshold (package loop, debug mode).
+	CheckSlowCallback = "slow-callback"
+	// CheckWrongThread: a loop-only method of an event loop was called
+	// from outside the loop's goroutine (package loop, debug mode).
+	CheckWrongThread = "wrong-thread"
+)
+
+func debugEvent(ev registry.Event) DebugEvent {
+	return DebugEvent{Time: ev.Time, Check: ev.Check, Message: ev.Message, Task: TaskInfo(ev.Node)}
+}
 
 // SetDebug turns debug checks on or off for tasks started from now on. Debug
 // mode is also on when the environment has LOOM_DEBUG=1. In debug mode loom
@@ -32,18 +62,18 @@ func SetDebugHandler(f func(DebugEvent)) {
 	if f == nil {
 		f = logEvent
 	}
-	registry.SetHook(f)
+	registry.SetHook(func(ev registry.Event) { f(debugEvent(ev)) })
 }
 
-func init() { registry.SetHook(logEvent) }
+func init() { SetDebugHandler(nil) }
 
 func logEvent(ev DebugEvent) {
-	attrs := []any{"check", ev.Check, "task", ev.Node.Name, "id", ev.Node.ID}
-	if ev.Node.Location != "" {
-		attrs = append(attrs, "location", ev.Node.Location)
+	attrs := []any{"check", ev.Check, "task", ev.Task.Name, "id", ev.Task.ID}
+	if ev.Task.Location != "" {
+		attrs = append(attrs, "location", ev.Task.Location)
 	}
-	if ev.Node.Stack != "" {
-		attrs = append(attrs, "created", ev.Node.Stack)
+	if ev.Task.Stack != "" {
+		attrs = append(attrs, "created", ev.Task.Stack)
 	}
 	slog.Warn("loom debug: "+ev.Message, attrs...)
 }
@@ -51,11 +81,11 @@ func logEvent(ev DebugEvent) {
 // reportUnretrieved runs when a task's handle is garbage collected in debug
 // mode: a failed task whose error nobody read is reported.
 func reportUnretrieved(n *registry.Node) {
-	if n.State() != Failed || n.Retrieved() {
+	if n.State() != registry.Failed || n.Retrieved() {
 		return
 	}
 	registry.Report(registry.Event{
-		Check:   "unretrieved-error",
+		Check:   CheckUnretrievedError,
 		Message: fmt.Sprintf("task %q (id %d) failed and its error was never retrieved: %v", n.Name(), n.ID(), n.Err()),
 		Node:    n.Info(),
 	})

@@ -183,7 +183,7 @@ func ExampleGroup_Cancel() {
 func ExampleSetDebugHandler() {
 	loom.SetDebug(true)
 	defer loom.SetDebug(false)
-	loom.SetDebugHandler(func(ev loom.DebugEvent) { fmt.Println(ev.Check, ev.Node.Name) })
+	loom.SetDebugHandler(func(ev loom.DebugEvent) { fmt.Println(ev.Check, ev.Task.Name) })
 	defer loom.SetDebugHandler(nil)
 
 	release := make(chan struct{})

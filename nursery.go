@@ -74,7 +74,7 @@ func (s *nursery) init(parent context.Context, kind registry.Kind, name string, 
 	s.cctx = ctx
 	s.node.SetCancel(cancel)
 	s.node.SetChildren(s)
-	s.node.SetState(Running)
+	s.node.SetState(registry.Running)
 	if s.node.ID() != 0 {
 		s.labels, s.sharedLabels = labelsFor(parent, labelKey{kind: kind, name: name})
 	}
@@ -300,7 +300,7 @@ func (s *nursery) waitIdle(ctx context.Context, why string) error {
 // live returns the figures of the tasks still running.
 func (s *nursery) live() []TaskInfo {
 	var out []TaskInfo
-	s.Walk(func(n *registry.Node) { out = append(out, n.Info()) })
+	s.Walk(func(n *registry.Node) { out = append(out, TaskInfo(n.Info())) })
 	return out
 }
 
@@ -313,7 +313,7 @@ func (s *nursery) finish(err error) {
 	if s.node.State().Terminal() {
 		return
 	}
-	s.node.Finish(st, err)
+	s.node.Finish(registry.State(st), err)
 	registry.Unpublish(&s.node)
 }
 
@@ -353,12 +353,12 @@ func (m *member) run() {
 	if m.lctx != nil {
 		pprof.SetGoroutineLabels(m.lctx)
 	}
-	m.node.SetState(Running)
+	m.node.SetState(registry.Running)
 	ctx := m.s.ctx
 	err := errGoexit // stays if fn calls runtime.Goexit
 	defer func() {
 		st := outcome(ctx, err)
-		m.node.Finish(st, err)
+		m.node.Finish(registry.State(st), err)
 		m.s.owner.exit(&m.node, st, err)
 		// Nothing refers to m any more: the lists have dropped it and
 		// the registry's history has a copy.

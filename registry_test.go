@@ -15,13 +15,13 @@ import (
 	"loom/internal/registry"
 )
 
-func findInfo(infos []TaskInfo, id uint64) (TaskInfo, bool) {
+func findInfo(infos []registry.Info, id uint64) (registry.Info, bool) {
 	for _, in := range infos {
 		if in.ID == id {
 			return in, true
 		}
 	}
-	return TaskInfo{}, false
+	return registry.Info{}, false
 }
 
 func TestRegistryShowsLiveTasksAndHistory(t *testing.T) {
@@ -36,7 +36,7 @@ func TestRegistryShowsLiveTasksAndHistory(t *testing.T) {
 	if !ok || gi.Kind != "group" || gi.Name != "crawl" || gi.State != "running" {
 		t.Fatalf("group not in snapshot: %+v", gi)
 	}
-	var task TaskInfo
+	var task registry.Info
 	for _, in := range snap {
 		if in.Parent == g.ID() {
 			task = in
@@ -144,11 +144,11 @@ func TestDebugReportsUnretrievedError(t *testing.T) {
 		runtime.GC()
 		select {
 		case ev := <-got:
-			if ev.Check != "unretrieved-error" || ev.Node.Name != "forgotten" || !strings.Contains(ev.Message, "lost error") {
+			if ev.Check != "unretrieved-error" || ev.Task.Name != "forgotten" || !strings.Contains(ev.Message, "lost error") {
 				t.Fatalf("event %+v", ev)
 			}
-			if !strings.Contains(ev.Node.Stack, "TestDebugReportsUnretrievedError") {
-				t.Fatalf("creation stack %q", ev.Node.Stack)
+			if !strings.Contains(ev.Task.Stack, "TestDebugReportsUnretrievedError") {
+				t.Fatalf("creation stack %q", ev.Task.Stack)
 			}
 			// The retrieved one must not be reported: give its cleanup a chance.
 			runtime.GC()
@@ -176,7 +176,7 @@ func TestRegistryRecordsSurviveMemberReuse(t *testing.T) {
 	stop := make(chan struct{})
 	var readers sync.WaitGroup
 	bad := make(chan string, 1)
-	check := func(in TaskInfo) {
+	check := func(in registry.Info) {
 		if in.Kind != "task" || !strings.HasPrefix(in.Name, "member-") || in.State != "failed" {
 			return
 		}
@@ -263,7 +263,7 @@ func TestRegistryWhereCreatedIsTheCallersCode(t *testing.T) {
 		gathered <- err
 	}()
 	running.Wait()
-	var found []TaskInfo
+	var found []registry.Info
 	for _, in := range registry.Snapshot() {
 		if in.Kind == "task" && in.State == "running" && strings.Contains(in.Stack, "TestRegistryWhereCreatedIsTheCallersCode") {
 			found = append(found, in)

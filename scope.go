@@ -84,7 +84,7 @@ func (sc *Scope) Go(name string, fn func(ctx context.Context) error) error {
 func (sc *Scope) exit(n *registry.Node, st State, err error) {
 	sc.s.leave(n, st, err)
 	if st == Failed && sc.onError != nil {
-		sc.onError(n.Info(), err)
+		sc.onError(TaskInfo(n.Info()), err)
 	}
 }
 
@@ -109,9 +109,9 @@ func (sc *Scope) Shutdown(ctx context.Context) error {
 		if registry.Debug() {
 			for _, t := range leak.Tasks {
 				registry.Report(registry.Event{
-					Check:   "leaked-task",
+					Check:   CheckLeakedTask,
 					Message: fmt.Sprintf("task %q (id %d) did not stop when scope %q shut down: %v", t.Name, t.ID, sc.s.node.Name(), err),
-					Node:    t,
+					Node:    registry.Info(t),
 				})
 			}
 		}

@@ -105,7 +105,7 @@ func TestScopeShutdownReportsLeaks(t *testing.T) {
 			t.Fatalf("message %q does not name the task", err)
 		}
 		mu.Lock()
-		if len(events) != 1 || events[0].Check != "leaked-task" || events[0].Node.Stack == "" {
+		if len(events) != 1 || events[0].Check != "leaked-task" || events[0].Task.Stack == "" {
 			t.Fatalf("debug events %+v", events)
 		}
 		mu.Unlock()

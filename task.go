@@ -8,26 +8,64 @@ import (
 	"runtime/pprof"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"loom/internal/registry"
 )
 
-// State is the life-cycle state of a task: Pending, Running, then one of
-// Done, Failed or Cancelled.
-type State = registry.State
+// State is the life-cycle state of a task, group or scope: Pending,
+// Running, then one of Done, Failed or Cancelled, never back.
+type State uint32
 
 // The states of a task.
 const (
-	Pending   = registry.Pending
-	Running   = registry.Running
-	Done      = registry.Done
-	Failed    = registry.Failed
-	Cancelled = registry.Cancelled
+	// Pending: created, its function has not started yet.
+	Pending = State(registry.Pending)
+	// Running: its function is running.
+	Running = State(registry.Running)
+	// Done: it finished without error.
+	Done = State(registry.Done)
+	// Failed: it finished with an error that was not its cancellation, or
+	// panicked.
+	Failed = State(registry.Failed)
+	// Cancelled: its context was cancelled and it returned the
+	// cancellation.
+	Cancelled = State(registry.Cancelled)
 )
 
-// TaskInfo is a copy of a task's figures at one moment, as the registry and
-// the monitor see them. Times are zero when the registry is off.
-type TaskInfo = registry.Info
+// String returns the state's lower-case name: "pending", "running",
+// "done", "failed" or "cancelled", as the monitor shows it.
+func (s State) String() string { return registry.State(s).String() }
+
+// TaskInfo is a copy of a task's (or group's, or scope's) figures at one
+// moment, as the registry and the monitor see them. Times are zero when
+// the registry is off.
+type TaskInfo struct {
+	// ID identifies the task in this process (0 with the registry off);
+	// Parent is the ID of the task, group or scope it belongs to, 0 for
+	// the process root.
+	ID     uint64 `json:"id"`
+	Parent uint64 `json:"parent"`
+	// Kind is "task", "group" or "scope".
+	Kind string `json:"kind"`
+	Name string `json:"name"`
+	// State is a State's String.
+	State string `json:"state"`
+	// Created and Ended are when it was made and when it ended (zero while
+	// it runs).
+	Created time.Time `json:"created"`
+	Ended   time.Time `json:"ended,omitzero"`
+	// Location is where it was created: the function and file:line of the
+	// code that started it.
+	Location string `json:"location,omitempty"`
+	// Err is the error it ended with, as text.
+	Err string `json:"error,omitempty"`
+	// Stack is its creation stack, recorded in debug mode only (SetDebug).
+	Stack string `json:"creation_stack,omitempty"`
+	// Cancellable is true when it has a context of its own that the
+	// monitor can cancel (a group's member has not: its group does).
+	Cancellable bool `json:"cancellable"`
+}
 
 // Task is a function running in its own goroutine, with a name, a result, a
 // parent and a registry entry. Start one with Go (owned by the context's
@@ -176,7 +214,7 @@ func failedTask[T any](name string, err error) *Task[T] {
 	t.nctx = nodeCtx{Context: context.Background(), n: t.node}
 	t.node.Init(registry.KindTask, name, 0, 0, 2)
 	t.err = err
-	t.node.Finish(Failed, err)
+	t.node.Finish(registry.Failed, err)
 	t.ended.Store(true)
 	t.settled.Store(true)
 	return t
@@ -198,7 +236,7 @@ func (t *Task[T]) run(fn func(context.Context) (T, error), lctx context.Context,
 	if lctx != nil {
 		pprof.SetGoroutineLabels(lctx)
 	}
-	t.node.SetState(Running)
+	t.node.SetState(registry.Running)
 	var v T
 	err := errGoexit // stays if fn calls runtime.Goexit
 	defer func() { t.finish(v, err, o) }()
@@ -211,7 +249,7 @@ func (t *Task[T]) finish(v T, err error, o owner) {
 	st := outcome(&t.nctx, err)
 	t.mu.Lock()
 	t.val, t.err = v, err
-	t.node.Finish(st, err)
+	t.node.Finish(registry.State(st), err)
 	t.ended.Store(true)
 	var cbs []func()
 	if t.onDone != nil {
@@ -321,7 +359,7 @@ func (t *Task[T]) Cancel(cause error) {
 }
 
 // State returns the task's current state.
-func (t *Task[T]) State() State { return t.node.State() }
+func (t *Task[T]) State() State { return State(t.node.State()) }
 
 // Name returns the task's name.
 func (t *Task[T]) Name() string { return t.node.Name() }
@@ -332,7 +370,7 @@ func (t *Task[T]) ID() uint64 { return t.node.ID() }
 
 // Info returns a copy of the task's figures: parent, state, start and end
 // time, where it was created, its error.
-func (t *Task[T]) Info() TaskInfo { return t.node.Info() }
+func (t *Task[T]) Info() TaskInfo { return TaskInfo(t.node.Info()) }
 
 // whenDone calls f once the task has ended: at once if it has already.
 func (t *Task[T]) whenDone(f func()) {

@@ -423,7 +423,7 @@ func BenchmarkDistPool(b *testing.B) {
 		b.StopTimer() // not the workers' shutdown
 	})
 	b.Run("roundtrip/impl=processpool", func(b *testing.B) {
-		pp := pool.NewProcessPool(pool.WithSize(1))
+		pp := pool.NewProcessPool("bench", pool.WithSize(1))
 		defer pp.Close(ctx)
 		b.ReportAllocs()
 		b.ResetTimer()

@@ -35,7 +35,7 @@ func BenchmarkRetry(b *testing.B) {
 		}
 	})
 	b.Run("path=success/impl=loom", func(b *testing.B) {
-		ex := policy.New[int](policy.NewRetry("bench", policy.Attempts(3), policy.Backoff(0, 0)))
+		ex := policy.New[int](policy.NewRetry("bench", policy.Attempts(3), policy.WithBackoff(policy.Backoff{Base: 0, Max: 0})))
 		b.ReportAllocs()
 		for b.Loop() {
 			_, _ = ex.Do(ctx, succeedCtx)
@@ -49,7 +49,7 @@ func BenchmarkRetry(b *testing.B) {
 		}
 	})
 	b.Run("path=failure/impl=loom", func(b *testing.B) {
-		ex := policy.New[int](policy.NewRetry("bench", policy.Attempts(3), policy.Backoff(0, 0)))
+		ex := policy.New[int](policy.NewRetry("bench", policy.Attempts(3), policy.WithBackoff(policy.Backoff{Base: 0, Max: 0})))
 		b.ReportAllocs()
 		for b.Loop() {
 			_, _ = ex.Do(ctx, failCtx)

@@ -94,7 +94,7 @@ var poolImpls = []struct {
 	}},
 	{"loom", func(size, n int, fn func()) {
 		ctx := context.Background()
-		p := pool.New(pool.WithSize(size), pool.WithQueueSize(size))
+		p := pool.New("bench", pool.WithSize(size), pool.WithQueueSize(size))
 		for range n {
 			if _, err := pool.Submit(ctx, p, "", func(context.Context) (struct{}, error) { fn(); return struct{}{}, nil }); err != nil {
 				panic(err)

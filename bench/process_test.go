@@ -24,7 +24,7 @@ func BenchmarkProcessPool(b *testing.B) {
 	ctx := context.Background()
 	size := runtime.GOMAXPROCS(0)
 	b.Run("RoundTrip/impl=goroutines", func(b *testing.B) {
-		p := pool.New(pool.WithSize(1))
+		p := pool.New("bench", pool.WithSize(1))
 		defer p.Close(ctx)
 		b.ReportAllocs()
 		for i := 0; b.Loop(); i++ {
@@ -35,7 +35,7 @@ func BenchmarkProcessPool(b *testing.B) {
 		}
 	})
 	b.Run("RoundTrip/impl=processes", func(b *testing.B) {
-		pp := pool.NewProcessPool(pool.WithSize(1))
+		pp := pool.NewProcessPool("bench", pool.WithSize(1))
 		defer pp.Close(ctx)
 		warm(b, pp)
 		b.ReportAllocs()
@@ -47,7 +47,7 @@ func BenchmarkProcessPool(b *testing.B) {
 		}
 	})
 	b.Run("Throughput/impl=processes", func(b *testing.B) {
-		pp := pool.NewProcessPool(pool.WithSize(size))
+		pp := pool.NewProcessPool("bench", pool.WithSize(size))
 		defer pp.Close(ctx)
 		warm(b, pp)
 		b.ReportAllocs()

@@ -19,7 +19,7 @@ type ServeOption func(*serveConfig) error
 
 type serveConfig struct {
 	workers     int
-	retry       *policy.Retry
+	retry       policy.Backoff
 	extendEvery time.Duration
 	drain       time.Duration
 	onError     func(error)
@@ -38,16 +38,20 @@ func Workers(n int) ServeOption {
 	}
 }
 
-// RetryWith sets the backoff between a failed attempt and the next: after
-// attempt n fails, the message is handed back for r.Delay(n) (default: 1s
-// doubling to 1m, full jitter, never less than MinRetryDelay). The queue's
-// MaxAttempts, not r's, says when to give up.
-func RetryWith(r *policy.Retry) ServeOption {
+// DefaultRetryBackoff is the wait between a failed attempt and the next
+// that Serve uses unless RetryBackoff sets another.
+var DefaultRetryBackoff = policy.Backoff{Base: time.Second, Max: time.Minute}
+
+// RetryBackoff sets the wait between a failed attempt and the next: after
+// attempt n fails, the message is handed back for b.Delay(n) (never less
+// than MinRetryDelay; the default is DefaultRetryBackoff). The queue's
+// MaxAttempts says when to give up.
+func RetryBackoff(b policy.Backoff) ServeOption {
 	return func(c *serveConfig) error {
-		if r == nil {
-			return invalid("nil retry policy")
+		if err := b.Validate(); err != nil {
+			return err
 		}
-		c.retry = r
+		c.retry = b
 		return nil
 	}
 }
@@ -113,7 +117,7 @@ func Serve[T any](ctx context.Context, q *Queue[T], handler func(ctx context.Con
 	if ctx == nil || q == nil || handler == nil {
 		return fmt.Errorf("dist.Serve: %w", invalid("nil context, queue or handler"))
 	}
-	c := serveConfig{workers: runtime.GOMAXPROCS(0), extendEvery: q.cfg.AckWait / 3, drain: q.cfg.AckWait, onError: func(error) {}}
+	c := serveConfig{retry: DefaultRetryBackoff, workers: runtime.GOMAXPROCS(0), extendEvery: q.cfg.AckWait / 3, drain: q.cfg.AckWait, onError: func(error) {}}
 	for _, o := range opts {
 		if o == nil {
 			return fmt.Errorf("dist.Serve: %w", invalid("nil option"))
@@ -121,9 +125,6 @@ func Serve[T any](ctx context.Context, q *Queue[T], handler func(ctx context.Con
 		if err := o(&c); err != nil {
 			return fmt.Errorf("dist.Serve: %w", err)
 		}
-	}
-	if c.retry == nil {
-		c.retry = policy.NewRetry("dist "+q.name, policy.Backoff(time.Second, time.Minute))
 	}
 	// Handlers run under a context that outlives ctx by the drain time.
 	hctx, cancelHandlers := context.WithCancelCause(context.WithoutCancel(ctx))

@@ -77,7 +77,7 @@ func (w connWriter) Write(b []byte) (int, error) { return w.c.Write(b) }
 
 // A server that offloads CPU-heavy requests to a pool with RunInExecutor.
 func ExampleRunInExecutor() {
-	p := pool.New(pool.WithName("cpu"))
+	p := pool.New("cpu")
 	defer p.Close(context.Background())
 	l, _ := loop.New()
 	ln, _ := l.Listen("127.0.0.1:0", hasher{p})

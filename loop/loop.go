@@ -312,7 +312,7 @@ func (l *Loop) call(f func()) {
 func (l *Loop) checkSlow(start time.Time, what string) {
 	if d := time.Since(start); d >= l.slow {
 		l.m.slowCallbacks.Add(1)
-		registry.Report(registry.Event{Check: "slow-callback",
+		registry.Report(registry.Event{Check: loom.CheckSlowCallback,
 			Message: fmt.Sprintf("loop %q: %s ran for %v (threshold %v); blocking work belongs in RunInExecutor", l.name, what, d, l.slow)})
 	}
 }
@@ -422,7 +422,7 @@ func (l *Loop) unwatch(where string, fd int, read bool) bool {
 func (l *Loop) checkThread(where string) bool {
 	if l.debug && l.state.Load() == stateRunning && goroutineID() != l.owner.Load() {
 		l.m.wrongThread.Add(1)
-		registry.Report(registry.Event{Check: "wrong-thread",
+		registry.Report(registry.Event{Check: loom.CheckWrongThread,
 			Message: fmt.Sprintf("loop %q: %s called from another goroutine than the loop's; use Post", l.name, where)})
 		return true
 	}

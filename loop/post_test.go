@@ -107,7 +107,7 @@ func TestSubmitReturnsATask(t *testing.T) {
 func TestRunInExecutorOnAStoppedLoop(t *testing.T) {
 	l := newLoop(t)
 	running(t, l)()
-	p := pool.New(pool.WithSize(1))
+	p := pool.New("test", pool.WithSize(1))
 	defer p.Close(context.Background())
 	task, err := RunInExecutor(l, p, "late", func(context.Context) (int, error) { return 1, nil }, func(int, error) {})
 	if !errors.Is(err, ErrLoopClosed) || task != nil {

@@ -356,7 +356,7 @@ func groupSpreads(t *testing.T, oneAcceptor bool) {
 // loop's own goroutine.
 func TestRunInExecutorResumesOnTheLoop(t *testing.T) {
 	l := newLoop(t)
-	p := pool.New(pool.WithSize(2))
+	p := pool.New("test", pool.WithSize(2))
 	defer p.Close(context.Background())
 	type result struct {
 		v      int

@@ -50,7 +50,7 @@ func ExampleDo() {
 
 	body, err := policy.Do(context.Background(), get,
 		policy.Fallback(func(context.Context, error) (string, error) { return "cached", nil }),
-		policy.NewRetry("backend", policy.Attempts(4), policy.Backoff(time.Millisecond, 10*time.Millisecond)),
+		policy.NewRetry("backend", policy.Attempts(4), policy.WithBackoff(policy.Backoff{Base: time.Millisecond, Max: 10 * time.Millisecond})),
 		policy.NewBreaker("backend"),
 		policy.Timeout(time.Second),
 	)
@@ -87,7 +87,7 @@ func ExampleBreaker() {
 // An Executor is built once and shared; its per-call state is reused.
 func ExampleNew() {
 	ex := policy.New[int](
-		policy.NewRetry("compute", policy.Attempts(3), policy.Backoff(time.Millisecond, time.Millisecond)),
+		policy.NewRetry("compute", policy.Attempts(3), policy.WithBackoff(policy.Backoff{Base: time.Millisecond, Max: time.Millisecond})),
 		policy.NewBulkhead("compute", 4, 16),
 	)
 	calls := 0

@@ -126,7 +126,7 @@ func TestComposedStack(t *testing.T) {
 		br := NewBreaker("backend", CountWindow(4), MinCalls(4), OpenFor(10*time.Second), HalfOpenProbes(1))
 		ex := New[string](
 			Fallback(func(context.Context, error) (string, error) { return "cached", nil }),
-			NewRetry("backend", Attempts(6), Backoff(time.Second, time.Second), NoJitter()),
+			NewRetry("backend", Attempts(6), WithBackoff(Backoff{Base: time.Second, Max: time.Second, Jitter: NoJitter})),
 			br,
 			Timeout(time.Second),
 		)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sync/atomic"
 	"time"
 
@@ -36,14 +35,6 @@ func (e *ExhaustedError) Unwrap() []error { return []error{ErrExhausted, e.Err} 
 // errAttemptEnded cancels an attempt's own context once it has returned.
 var errAttemptEnded = errors.New("policy: attempt ended")
 
-type jitter uint8
-
-const (
-	fullJitter jitter = iota
-	decorrelatedJitter
-	noJitter
-)
-
 // Retry calls what it wraps again when it fails, waiting an exponentially
 // growing, jittered delay between attempts. Each attempt gets a context of
 // its own, cancelled when the attempt returns, so that whatever an attempt
@@ -59,8 +50,7 @@ type Retry struct {
 	name        string
 	maxAttempts int
 	maxElapsed  time.Duration
-	base, max   time.Duration
-	jitter      jitter
+	backoff     Backoff
 	retryIf     func(error) bool
 	budget      *Budget
 	err         error
@@ -73,10 +63,10 @@ type RetryOption func(*Retry) error
 
 // NewRetry returns a retry policy named name for the monitor. By default it
 // makes at most 3 attempts, waits 100ms before the second, doubling up to
-// 10s, with full jitter. Bad options give a policy whose every call fails
+// 10s, with full jitter (Backoff{Base: 100ms, Max: 10s}). Bad options give a policy whose every call fails
 // with an error wrapping loom.ErrInvalidArgument.
 func NewRetry(name string, opts ...RetryOption) *Retry {
-	r := &Retry{name: name, maxAttempts: 3, base: 100 * time.Millisecond, max: 10 * time.Second}
+	r := &Retry{name: name, maxAttempts: 3, backoff: Backoff{Base: 100 * time.Millisecond, Max: 10 * time.Second}}
 	for _, o := range opts {
 		if o == nil {
 			r.err = fmt.Errorf("policy.NewRetry: %w: nil option", loom.ErrInvalidArgument)
@@ -114,32 +104,17 @@ func MaxElapsed(d time.Duration) RetryOption {
 	}
 }
 
-// Backoff sets the delay before the second attempt (base) and the most any
-// delay may grow to (max); delays double in between. Backoff(0, 0) retries
-// at once.
-func Backoff(base, max time.Duration) RetryOption {
+// WithBackoff sets the waits between attempts (the default is
+// Backoff{Base: 100ms, Max: 10s}, full jitter); Backoff{} retries at once.
+func WithBackoff(b Backoff) RetryOption {
 	return func(r *Retry) error {
-		if base < 0 || max < base {
-			return fmt.Errorf("%w: backoff base %v, max %v; need 0 ≤ base ≤ max", loom.ErrInvalidArgument, base, max)
+		if err := b.Validate(); err != nil {
+			return err
 		}
-		r.base, r.max = base, max
+		r.backoff = b
 		return nil
 	}
 }
-
-// FullJitter draws each delay uniformly between 0 and the exponential
-// delay: the default, and what spreads a crowd of retrying clients best.
-func FullJitter() RetryOption { return func(r *Retry) error { r.jitter = fullJitter; return nil } }
-
-// DecorrelatedJitter draws each delay between base and three times the
-// previous one, capped at max (AWS's "decorrelated jitter").
-func DecorrelatedJitter() RetryOption {
-	return func(r *Retry) error { r.jitter = decorrelatedJitter; return nil }
-}
-
-// NoJitter uses the exponential delays as they are: for tests and for
-// callers that jitter elsewhere.
-func NoJitter() RetryOption { return func(r *Retry) error { r.jitter = noJitter; return nil } }
 
 // RetryIf retries only errors for which pred returns true (Permanent errors
 // and the caller's cancellation are never retried).
@@ -174,7 +149,7 @@ func (r *Retry) run(ctx context.Context, c chain, i int) error {
 		r.budget.recordCall()
 	}
 	start := time.Now()
-	prev := r.base
+	prev := r.backoff.Base
 	for n := 1; ; n++ {
 		r.attempts.Add(1)
 		actx, cancel := context.WithCancelCause(ctx)
@@ -209,49 +184,21 @@ func (r *Retry) giveUp(n int, reason string, err error) error {
 	return &ExhaustedError{Retry: r.name, Attempts: n, Reason: reason, Err: err}
 }
 
-// Delay returns the wait after attempt n (from 1) has failed: exponential
-// from the base, capped at the maximum, jittered as the Retry was made to
-// jitter (decorrelated jitter draws from the previous attempt's nominal
-// delay). It is for callers that schedule the next attempt themselves, as
-// dist's workers do when they hand a message back for later; a negative or
-// zero n is taken as 1.
-func (r *Retry) Delay(n int) time.Duration {
-	n = max(n, 1)
-	prev := r.base
-	if n > 1 && n-2 < 62 {
-		if e := r.base << (n - 2); e > 0 && e < r.max {
-			prev = e
-		} else {
-			prev = r.max
-		}
-	}
-	return r.delay(n, &prev)
-}
+// Delay returns the wait after attempt n (from 1) has failed, as its
+// Backoff's Delay: for callers that schedule the next attempt themselves.
+func (r *Retry) Delay(n int) time.Duration { return r.backoff.Delay(n) }
+
+// Backoff returns the Retry's backoff.
+func (r *Retry) Backoff() Backoff { return r.backoff }
 
 // MaxAttempts returns how many attempts the Retry makes at most, 0 for no
 // limit of its own.
 func (r *Retry) MaxAttempts() int { return r.maxAttempts }
 
-// delay returns the wait after attempt n failed.
+// delay returns the wait after attempt n failed, prev the one before.
 func (r *Retry) delay(n int, prev *time.Duration) time.Duration {
-	if r.jitter == decorrelatedJitter {
-		hi := min(3**prev, r.max)
-		d := r.base
-		if hi > r.base {
-			d += rand.N(hi - r.base + 1)
-		}
-		*prev = d
-		return d
-	}
-	d := r.max
-	if n-1 < 62 {
-		if e := r.base << (n - 1); e > 0 && e < r.max {
-			d = e
-		}
-	}
-	if r.jitter == fullJitter {
-		d = rand.N(d + 1)
-	}
+	d := r.backoff.Next(n, *prev)
+	*prev = d
 	return d
 }
 

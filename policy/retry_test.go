@@ -10,7 +10,7 @@ import (
 
 func TestRetrySucceedsAfterBackoff(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		r := NewRetry("r", Attempts(5), Backoff(time.Second, 10*time.Second), NoJitter())
+		r := NewRetry("r", Attempts(5), WithBackoff(Backoff{Base: time.Second, Max: 10 * time.Second, Jitter: NoJitter}))
 		calls := 0
 		start := time.Now()
 		v, err := Do(context.Background(), failing(2, 42, &calls), r)
@@ -28,7 +28,7 @@ func TestRetrySucceedsAfterBackoff(t *testing.T) {
 
 func TestRetryGivesUp(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		r := NewRetry("r", Attempts(3), Backoff(time.Second, time.Second), NoJitter())
+		r := NewRetry("r", Attempts(3), WithBackoff(Backoff{Base: time.Second, Max: time.Second, Jitter: NoJitter}))
 		calls := 0
 		_, err := Do(context.Background(), failing(10, 0, &calls), r)
 		var ee *ExhaustedError
@@ -65,7 +65,7 @@ func TestRetryStopsOnPermanentPredicateAndCancel(t *testing.T) {
 		// Cancelled during the wait between attempts.
 		cctx, cancel2 := context.WithTimeout(ctx, 1500*time.Millisecond)
 		defer cancel2()
-		_, err = Do(cctx, failing(10, 0, new(int)), NewRetry("r", Attempts(5), Backoff(time.Second, time.Second), NoJitter()))
+		_, err = Do(cctx, failing(10, 0, new(int)), NewRetry("r", Attempts(5), WithBackoff(Backoff{Base: time.Second, Max: time.Second, Jitter: NoJitter})))
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("deadline during the wait: %v", err)
 		}
@@ -82,14 +82,14 @@ func TestRetryHonoursRetryAfterAndMaxElapsed(t *testing.T) {
 				return 0, RetryAfter(errBoom, 7*time.Second)
 			}
 			return 1, nil
-		}, NewRetry("r", Backoff(time.Second, time.Second), NoJitter()))
+		}, NewRetry("r", WithBackoff(Backoff{Base: time.Second, Max: time.Second, Jitter: NoJitter})))
 		if err != nil || time.Since(start) != 7*time.Second {
 			t.Fatalf("%v after %v", err, time.Since(start))
 		}
 		calls = 0
 		start = time.Now()
 		_, err = Do(context.Background(), failing(100, 0, &calls),
-			NewRetry("r", Attempts(100), Backoff(time.Second, time.Second), NoJitter(), MaxElapsed(3500*time.Millisecond)))
+			NewRetry("r", Attempts(100), WithBackoff(Backoff{Base: time.Second, Max: time.Second, Jitter: NoJitter}), MaxElapsed(3500*time.Millisecond)))
 		var ee *ExhaustedError
 		if !errors.As(err, &ee) || ee.Reason != "elapsed time" || calls != 4 || time.Since(start) != 3*time.Second {
 			t.Fatalf("%v after %d calls, %v", err, calls, time.Since(start))
@@ -106,7 +106,7 @@ func TestRetryGivesEachAttemptItsOwnContext(t *testing.T) {
 				return 0, errBoom
 			}
 			return 0, nil
-		}, NewRetry("r", Backoff(time.Millisecond, time.Millisecond)))
+		}, NewRetry("r", WithBackoff(Backoff{Base: time.Millisecond, Max: time.Millisecond})))
 		if len(ctxs) != 2 || ctxs[0] == ctxs[1] {
 			t.Fatal("attempts shared a context")
 		}
@@ -118,8 +118,8 @@ func TestRetryGivesEachAttemptItsOwnContext(t *testing.T) {
 
 func TestJitterStaysInBounds(t *testing.T) {
 	base, maxD := 100*time.Millisecond, 5*time.Second
-	full := NewRetry("r", Backoff(base, maxD))
-	dec := NewRetry("r", Backoff(base, maxD), DecorrelatedJitter())
+	full := NewRetry("r", WithBackoff(Backoff{Base: base, Max: maxD}))
+	dec := NewRetry("r", WithBackoff(Backoff{Base: base, Max: maxD, Jitter: DecorrelatedJitter}))
 	prevF, prevD := base, base
 	for n := 1; n <= 20; n++ {
 		exp := min(base<<(n-1), maxD)
@@ -133,7 +133,7 @@ func TestJitterStaysInBounds(t *testing.T) {
 	}
 	// Many attempts do not overflow.
 	p := base
-	if d := NewRetry("r", Backoff(base, maxD), NoJitter()).delay(200, &p); d != maxD {
+	if d := NewRetry("r", WithBackoff(Backoff{Base: base, Max: maxD, Jitter: NoJitter})).delay(200, &p); d != maxD {
 		t.Fatalf("attempt 200: %v", d)
 	}
 }
@@ -141,7 +141,7 @@ func TestJitterStaysInBounds(t *testing.T) {
 func TestRetryBudgetCapsRetries(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := NewBudget("shared", 0.2, 0)
-		r := NewRetry("r", Attempts(3), Backoff(time.Millisecond, time.Millisecond), WithBudget(b))
+		r := NewRetry("r", Attempts(3), WithBackoff(Backoff{Base: time.Millisecond, Max: time.Millisecond}), WithBudget(b))
 		exhaustedByBudget := 0
 		for range 10 {
 			_, err := Do(context.Background(), failing(100, 0, new(int)), r)

@@ -14,7 +14,7 @@ import (
 // CPU-bound work on a pool of GOMAXPROCS workers, with results as tasks.
 func ExamplePool() {
 	ctx := context.Background()
-	p := pool.New(pool.WithName("hash"))
+	p := pool.New("hash")
 	defer p.Close(ctx)
 
 	var tasks []interface {
@@ -44,7 +44,7 @@ func ExamplePool() {
 // behind a busy worker never runs.
 func ExampleTimeout() {
 	ctx := context.Background()
-	p := pool.New(pool.WithSize(1))
+	p := pool.New("test", pool.WithSize(1))
 	defer p.Close(ctx)
 	release := make(chan struct{})
 	busy, _ := pool.Submit(ctx, p, "busy", func(ctx context.Context) (int, error) { <-release; return 1, nil })
@@ -62,7 +62,7 @@ func ExampleTimeout() {
 // Higher priorities run first among queued tasks.
 func ExamplePriority() {
 	ctx := context.Background()
-	p := pool.New(pool.WithSize(1))
+	p := pool.New("test", pool.WithSize(1))
 	release := make(chan struct{})
 	_, _ = pool.Submit(ctx, p, "gate", func(context.Context) (int, error) { <-release; return 0, nil })
 	var order []string
@@ -94,7 +94,7 @@ var wordCount = pool.Register("example.wordcount", func(_ context.Context, text 
 // its deadline. The program's main must call pool.ServeChild first.
 func ExampleProcessPool() {
 	ctx := context.Background()
-	pp := pool.NewProcessPool(pool.WithSize(2), pool.WithMaxTasksPerChild(100))
+	pp := pool.NewProcessPool("test", pool.WithSize(2), pool.WithMaxTasksPerChild(100))
 	defer pp.Close(ctx)
 	for _, text := range []string{"the quick brown fox", ""} {
 		t, err := pool.Run(ctx, pp, wordCount, text, pool.Timeout(5*time.Second))

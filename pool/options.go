@@ -41,12 +41,6 @@ func (c *config) apply(opts []Option) error {
 	return nil
 }
 
-// WithName names the pool for the monitor, the metrics and the pprof label
-// loom.pool on its workers.
-func WithName(name string) Option {
-	return func(c *config) error { c.name = name; return nil }
-}
-
 // WithSize sets the most tasks the pool runs at once (its workers), at
 // least 1. The default is GOMAXPROCS, right for CPU-bound work; see
 // ForBlocking.

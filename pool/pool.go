@@ -75,12 +75,13 @@ type job struct {
 // time.Now costs two (wall and monotonic).
 var epoch = time.Now()
 
-// New returns a pool configured by opts. With no options it runs at most
-// GOMAXPROCS tasks at once and queues the rest without bound. Bad options
-// give a pool whose every Submit returns an error wrapping
-// loom.ErrInvalidArgument.
-func New(opts ...Option) *Pool {
-	c := config{size: runtime.GOMAXPROCS(0), queue: -1, idleTimeout: 5 * time.Second}
+// New returns a pool named name (for the monitor, the metrics and the
+// pprof label loom.pool on its workers) configured by opts. With no
+// options it runs at most GOMAXPROCS tasks at once and queues the rest
+// without bound. Bad options give a pool whose every Submit returns an
+// error wrapping loom.ErrInvalidArgument.
+func New(name string, opts ...Option) *Pool {
+	c := config{name: name, size: runtime.GOMAXPROCS(0), queue: -1, idleTimeout: 5 * time.Second}
 	err := c.apply(opts)
 	if err == nil && (c.maxTasks != 0 || c.memLimit != 0) {
 		err = fmt.Errorf("pool.New: %w: WithMaxTasksPerChild and WithMemoryLimit are for NewProcessPool", loom.ErrInvalidArgument)

@@ -35,7 +35,7 @@ func mustClose(t *testing.T, p *Pool) {
 
 func TestSubmitRunsTasksWithinTheSize(t *testing.T) {
 	ctx := context.Background()
-	p := New(WithName("cpu"), WithSize(3))
+	p := New("cpu", WithSize(3))
 	var inside, peak atomic.Int64
 	var tasks []*loom.Task[int]
 	for i := range 50 {
@@ -72,7 +72,7 @@ func TestSubmitRunsTasksWithinTheSize(t *testing.T) {
 }
 
 func TestPanicBecomesError(t *testing.T) {
-	p := New()
+	p := New("test")
 	task, _ := Submit(context.Background(), p, "boom", func(context.Context) (int, error) { panic("bad input") })
 	_, err := task.Wait(context.Background())
 	var pe *loom.PanicError
@@ -103,7 +103,7 @@ func gate(t *testing.T, p *Pool) (release func()) {
 }
 
 func TestPriorityOrder(t *testing.T) {
-	p := New(WithSize(1))
+	p := New("test", WithSize(1))
 	defer mustClose(t, p)
 	release := gate(t, p)
 	var mu sync.Mutex
@@ -139,7 +139,7 @@ func TestPriorityOrder(t *testing.T) {
 func TestDeadlinePassesInTheQueue(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		p := New(WithSize(1))
+		p := New("test", WithSize(1))
 		release := gate(t, p)
 		ran := false
 		task, err := Submit(ctx, p, "late", func(context.Context) (int, error) { ran = true; return 1, nil }, Timeout(time.Second))
@@ -165,7 +165,7 @@ func TestDeadlinePassesInTheQueue(t *testing.T) {
 func TestDeadlineReachesTheRunningTask(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		p := New(WithSize(1))
+		p := New("test", WithSize(1))
 		dl := time.Now().Add(3 * time.Second)
 		task, _ := Submit(ctx, p, "slow", func(ctx context.Context) (int, error) {
 			<-ctx.Done()
@@ -180,7 +180,7 @@ func TestDeadlineReachesTheRunningTask(t *testing.T) {
 
 func TestCancelledSubmitterDropsQueuedTask(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := New(WithSize(1))
+		p := New("test", WithSize(1))
 		release := gate(t, p)
 		ctx, cancel := context.WithCancelCause(context.Background())
 		task, _ := Submit(ctx, p, "gone", func(context.Context) (int, error) { return 1, nil })
@@ -197,7 +197,7 @@ func TestCancelledSubmitterDropsQueuedTask(t *testing.T) {
 func TestBoundedQueue(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		p := New(WithSize(1), WithQueueSize(1))
+		p := New("test", WithSize(1), WithQueueSize(1))
 		release := gate(t, p)
 		queued, err := TrySubmit(ctx, p, "queued", func(context.Context) (int, error) { return 1, nil })
 		if err != nil {
@@ -247,7 +247,7 @@ func TestBoundedQueue(t *testing.T) {
 func TestIdleWorkersRetire(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		p := New(WithSize(4), WithIdleTimeout(time.Minute))
+		p := New("test", WithSize(4), WithIdleTimeout(time.Minute))
 		var tasks []*loom.Task[int]
 		for range 4 {
 			task, _ := Submit(ctx, p, "t", func(context.Context) (int, error) { time.Sleep(time.Second); return 0, nil })
@@ -277,7 +277,7 @@ func TestIdleWorkersRetire(t *testing.T) {
 func TestResize(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		p := New(WithSize(1))
+		p := New("test", WithSize(1))
 		var running atomic.Int64
 		block := make(chan struct{})
 		for range 4 {
@@ -313,7 +313,7 @@ func TestResize(t *testing.T) {
 
 func TestCloseDrainsQueue(t *testing.T) {
 	ctx := context.Background()
-	p := New(WithSize(2))
+	p := New("test", WithSize(2))
 	var ran atomic.Int64
 	var tasks []*loom.Task[int]
 	for range 20 {
@@ -341,7 +341,7 @@ func TestCloseDrainsQueue(t *testing.T) {
 
 func TestCloseTimesOutAndNamesWhatNeverRan(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := New(WithName("slow"), WithSize(1))
+		p := New("slow", WithSize(1))
 		bg := context.Background()
 		running, _ := Submit(bg, p, "busy", func(ctx context.Context) (int, error) {
 			<-ctx.Done()
@@ -378,14 +378,14 @@ func TestCloseTimesOutAndNamesWhatNeverRan(t *testing.T) {
 func TestBadArguments(t *testing.T) {
 	ctx := context.Background()
 	fn := func(context.Context) (int, error) { return 0, nil }
-	p := New()
+	p := New("test")
 	defer mustClose(t, p)
 	var noCtx context.Context
 	for name, err := range map[string]error{
-		"size 0":       func() error { _, err := Submit(ctx, New(WithSize(0)), "t", fn); return err }(),
-		"queue -1":     func() error { _, err := Submit(ctx, New(WithQueueSize(-1)), "t", fn); return err }(),
-		"idle 0":       func() error { _, err := Submit(ctx, New(WithIdleTimeout(0)), "t", fn); return err }(),
-		"nil option":   func() error { _, err := Submit(ctx, New(nil), "t", fn); return err }(),
+		"size 0":       func() error { _, err := Submit(ctx, New("test", WithSize(0)), "t", fn); return err }(),
+		"queue -1":     func() error { _, err := Submit(ctx, New("test", WithQueueSize(-1)), "t", fn); return err }(),
+		"idle 0":       func() error { _, err := Submit(ctx, New("test", WithIdleTimeout(0)), "t", fn); return err }(),
+		"nil option":   func() error { _, err := Submit(ctx, New("test", nil), "t", fn); return err }(),
 		"nil pool":     func() error { _, err := Submit(ctx, nil, "t", fn); return err }(),
 		"nil ctx":      func() error { _, err := Submit(noCtx, p, "t", fn); return err }(),
 		"nil fn":       func() error { _, err := Submit[int](ctx, p, "t", nil); return err }(),
@@ -401,7 +401,7 @@ func TestBadArguments(t *testing.T) {
 // Many submitters, random deadlines and cancellations: every task ends, and
 // the counters add up.
 func TestStressEveryTaskEnds(t *testing.T) {
-	p := New(WithName("stress"), WithSize(4), WithQueueSize(16), WithIdleTimeout(time.Millisecond))
+	p := New("stress", WithSize(4), WithQueueSize(16), WithIdleTimeout(time.Millisecond))
 	var wg sync.WaitGroup
 	var accepted atomic.Int64
 	for s := range 6 {
@@ -447,7 +447,7 @@ func TestStressEveryTaskEnds(t *testing.T) {
 func TestWaitForABatchAndReuse(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		p := New(WithSize(2))
+		p := New("test", WithSize(2))
 		if err := p.Wait(ctx); err != nil {
 			t.Fatal("Wait on an empty pool:", err)
 		}

@@ -76,12 +76,13 @@ type ProcessPool struct {
 	err      error
 }
 
-// NewProcessPool returns a process pool. WithSize sets the number of child
-// processes (default GOMAXPROCS); WithName, WithQueueSize,
-// WithMaxTasksPerChild and WithMemoryLimit apply too. Bad options, or
-// calling it inside a child, give a pool whose Run returns the error.
-func NewProcessPool(opts ...Option) *ProcessPool {
-	c := config{size: 0, queue: -1, idleTimeout: time.Hour}
+// NewProcessPool returns a process pool named name for the monitor.
+// WithSize sets the number of child processes (default GOMAXPROCS);
+// WithQueueSize, WithMaxTasksPerChild and WithMemoryLimit apply too. Bad
+// options, or calling it inside a child, give a pool whose Run returns the
+// error.
+func NewProcessPool(name string, opts ...Option) *ProcessPool {
+	c := config{name: name, size: 0, queue: -1, idleTimeout: time.Hour}
 	err := c.apply(opts)
 	if err == nil && os.Getenv(envChild) == "1" {
 		err = errors.New("pool.NewProcessPool: called inside a pool child; call pool.ServeChild first thing in main")
@@ -94,14 +95,14 @@ func NewProcessPool(opts ...Option) *ProcessPool {
 		pp.err = fmt.Errorf("pool.NewProcessPool: %w", err)
 		return pp
 	}
-	popts := []Option{WithName(c.name), WithIdleTimeout(c.idleTimeout)}
+	popts := []Option{WithIdleTimeout(c.idleTimeout)}
 	if c.sizeSet {
 		popts = append(popts, WithSize(c.size))
 	}
 	if c.queue >= 0 {
 		popts = append(popts, WithQueueSize(c.queue))
 	}
-	pp.pool = New(popts...)
+	pp.pool = New(c.name, popts...)
 	pp.children = make(chan *child, pp.pool.size)
 	for range pp.pool.size {
 		pp.children <- nil

@@ -76,7 +76,7 @@ func closeProcessPool(t *testing.T, pp *ProcessPool) {
 
 func TestProcessPoolRunsFunctions(t *testing.T) {
 	ctx := context.Background()
-	pp := NewProcessPool(WithName("squares"), WithSize(2))
+	pp := NewProcessPool("squares", WithSize(2))
 	defer closeProcessPool(t, pp)
 	for i := range 20 {
 		task, err := Run(ctx, pp, square, i)
@@ -106,7 +106,7 @@ func TestProcessPoolRunsFunctions(t *testing.T) {
 
 func TestProcessPoolReportsErrorsAndPanics(t *testing.T) {
 	ctx := context.Background()
-	pp := NewProcessPool(WithSize(1))
+	pp := NewProcessPool("test", WithSize(1))
 	defer closeProcessPool(t, pp)
 	task, _ := Run(ctx, pp, refuse, "disk full")
 	_, err := task.Wait(ctx)
@@ -145,7 +145,7 @@ func pidOf(t *testing.T, file string) int {
 
 func TestProcessPoolKilledChildFailsItsTaskAndIsReplaced(t *testing.T) {
 	ctx := context.Background()
-	pp := NewProcessPool(WithSize(1))
+	pp := NewProcessPool("test", WithSize(1))
 	defer closeProcessPool(t, pp)
 	file := filepath.Join(t.TempDir(), "pid")
 	task, _ := Run(ctx, pp, spin, file)
@@ -169,7 +169,7 @@ func TestProcessPoolKilledChildFailsItsTaskAndIsReplaced(t *testing.T) {
 
 func TestProcessPoolDeadlineKillsRunawayWork(t *testing.T) {
 	ctx := context.Background()
-	pp := NewProcessPool(WithSize(1))
+	pp := NewProcessPool("test", WithSize(1))
 	defer closeProcessPool(t, pp)
 	file := filepath.Join(t.TempDir(), "pid")
 	task, _ := Run(ctx, pp, spin, file, Timeout(2*time.Second))
@@ -188,7 +188,7 @@ func TestProcessPoolDeadlineKillsRunawayWork(t *testing.T) {
 }
 
 func TestProcessPoolCancelKillsTheChild(t *testing.T) {
-	pp := NewProcessPool(WithSize(1))
+	pp := NewProcessPool("test", WithSize(1))
 	defer closeProcessPool(t, pp)
 	ctx, cancel := context.WithCancelCause(context.Background())
 	file := filepath.Join(t.TempDir(), "pid")
@@ -240,7 +240,7 @@ func gone(pid int) bool {
 func TestProcessPoolChildsProgramsLeaveWithIt(t *testing.T) {
 	t.Run("killed from outside", func(t *testing.T) {
 		ctx := context.Background()
-		pp := NewProcessPool(WithSize(1))
+		pp := NewProcessPool("test", WithSize(1))
 		defer closeProcessPool(t, pp)
 		file := filepath.Join(t.TempDir(), "pids")
 		task, _ := Run(ctx, pp, family, file)
@@ -279,7 +279,7 @@ func TestProcessPoolChildsProgramsLeaveWithIt(t *testing.T) {
 		}
 	})
 	t.Run("cancelled", func(t *testing.T) {
-		pp := NewProcessPool(WithSize(1))
+		pp := NewProcessPool("test", WithSize(1))
 		defer closeProcessPool(t, pp)
 		ctx, cancel := context.WithCancel(context.Background())
 		file := filepath.Join(t.TempDir(), "pids")
@@ -302,7 +302,7 @@ func TestProcessPoolChildsProgramsLeaveWithIt(t *testing.T) {
 // not (the request then finds the child's pipe closed).
 func TestProcessPoolIdleChildDeathFailsNoTask(t *testing.T) {
 	ctx := context.Background()
-	pp := NewProcessPool(WithSize(1))
+	pp := NewProcessPool("test", WithSize(1))
 	defer closeProcessPool(t, pp)
 	for _, reaped := range []bool{false, true} {
 		task, _ := Run(ctx, pp, getPid, struct{}{})
@@ -331,7 +331,7 @@ func TestProcessPoolIdleChildDeathFailsNoTask(t *testing.T) {
 
 func TestProcessPoolCrashIsAClearError(t *testing.T) {
 	ctx := context.Background()
-	pp := NewProcessPool(WithSize(1))
+	pp := NewProcessPool("test", WithSize(1))
 	defer closeProcessPool(t, pp)
 	task, _ := Run(ctx, pp, crash, 7)
 	_, err := task.Wait(ctx)
@@ -346,7 +346,7 @@ func TestProcessPoolCrashIsAClearError(t *testing.T) {
 
 func TestProcessPoolMaxTasksPerChild(t *testing.T) {
 	ctx := context.Background()
-	pp := NewProcessPool(WithSize(1), WithMaxTasksPerChild(2))
+	pp := NewProcessPool("test", WithSize(1), WithMaxTasksPerChild(2))
 	defer closeProcessPool(t, pp)
 	var pids []int
 	for range 4 {
@@ -364,7 +364,7 @@ func TestProcessPoolMaxTasksPerChild(t *testing.T) {
 
 func TestProcessPoolMemoryLimit(t *testing.T) {
 	ctx := context.Background()
-	pp := NewProcessPool(WithSize(1), WithMemoryLimit(64<<20))
+	pp := NewProcessPool("test", WithSize(1), WithMemoryLimit(64<<20))
 	defer closeProcessPool(t, pp)
 	task, _ := Run(ctx, pp, hog, 0, Timeout(30*time.Second))
 	_, err := task.Wait(ctx)
@@ -379,25 +379,25 @@ func TestProcessPoolMemoryLimit(t *testing.T) {
 
 func TestProcessPoolBadInput(t *testing.T) {
 	ctx := context.Background()
-	if _, err := Run(ctx, NewProcessPool(WithSize(0)), square, 1); err == nil {
+	if _, err := Run(ctx, NewProcessPool("test", WithSize(0)), square, 1); err == nil {
 		t.Error("bad size accepted")
 	}
 	if _, err := Run[int, int](ctx, nil, square, 1); err == nil {
 		t.Error("nil pool accepted")
 	}
 	for _, o := range []Option{WithMaxTasksPerChild(2), WithMemoryLimit(1 << 30)} {
-		if _, err := Submit(ctx, New(o), "t", func(context.Context) (int, error) { return 0, nil }); err == nil {
+		if _, err := Submit(ctx, New("test", o), "t", func(context.Context) (int, error) { return 0, nil }); err == nil {
 			t.Error("goroutine pool accepted a process-pool option")
 		}
 	}
-	if _, err := Run(ctx, NewProcessPool(WithMemoryLimit(0)), square, 1); err == nil {
+	if _, err := Run(ctx, NewProcessPool("test", WithMemoryLimit(0)), square, 1); err == nil {
 		t.Error("zero memory limit accepted")
 	}
 	// The child's side of an unknown function.
 	if resp := serveOne(request{Func: "nobody"}); !resp.Failed || !strings.Contains(resp.Err, "pool.Register") {
 		t.Errorf("unknown function: %+v", resp)
 	}
-	pp := NewProcessPool(WithSize(1))
+	pp := NewProcessPool("test", WithSize(1))
 	defer closeProcessPool(t, pp)
 	if _, err := Run(ctx, pp, takesFunc, func() {}); err == nil {
 		t.Error("an argument gob cannot encode was accepted")

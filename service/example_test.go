@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"loom/policy"
 	"loom/service"
 )
 
@@ -15,7 +16,7 @@ import (
 // server announces it is ready once it listens; the job is restarted when
 // it fails.
 func ExampleSupervisor() {
-	sup := service.New("app", service.Backoff(10*time.Millisecond, time.Second))
+	sup := service.New("app", service.WithBackoff(policy.Backoff{Base: 10 * time.Millisecond, Max: time.Second, Jitter: policy.NoJitter}))
 	var addr string
 	_ = sup.Add(service.Service{Name: "http", Run: func(ctx context.Context, ready func()) error {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")

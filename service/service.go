@@ -23,6 +23,7 @@ import (
 
 	"loom"
 	"loom/internal/registry"
+	"loom/policy"
 )
 
 // Service is one supervised service. Run must run until ctx ends (then
@@ -59,14 +60,19 @@ func (e *NotStoppedError) Error() string {
 // Option configures a Supervisor.
 type Option func(*Supervisor) error
 
-// Backoff sets the wait before restarting a failed service: min after its
-// first recent failure, doubling with each further one, up to max.
-func Backoff(min, max time.Duration) Option {
+// WithBackoff sets the wait before restarting a failed service: b.Delay(n)
+// after its n-th recent failure (the default is policy.Backoff{Base:
+// 100ms, Max: 30s, Jitter: policy.NoJitter}). b.Base must be more than 0:
+// a service that fails at once must not restart in a busy loop.
+func WithBackoff(b policy.Backoff) Option {
 	return func(s *Supervisor) error {
-		if min <= 0 || max < min {
-			return fmt.Errorf("%w: backoff %v..%v", loom.ErrInvalidArgument, min, max)
+		if err := b.Validate(); err != nil {
+			return err
 		}
-		s.minBackoff, s.maxBackoff = min, max
+		if b.Base <= 0 {
+			return fmt.Errorf("%w: restart backoff base %v; need more than 0", loom.ErrInvalidArgument, b.Base)
+		}
+		s.backoff = b
 		return nil
 	}
 }
@@ -127,14 +133,14 @@ func ShutdownTimeout(d time.Duration) Option {
 
 // Supervisor runs services. Create it with New, Add services, then Run.
 type Supervisor struct {
-	name                   string
-	minBackoff, maxBackoff time.Duration
-	decay                  time.Duration
-	maxRestarts            int
-	oneForAll              bool
-	readyTimeout           time.Duration
-	shutdownTimeout        time.Duration
-	err                    error
+	name            string
+	backoff         policy.Backoff
+	decay           time.Duration
+	maxRestarts     int
+	oneForAll       bool
+	readyTimeout    time.Duration
+	shutdownTimeout time.Duration
+	err             error
 
 	mu      sync.Mutex
 	runs    []*run
@@ -162,7 +168,7 @@ type run struct {
 // New returns a supervisor named name for the monitor. Bad options give a
 // supervisor whose Run returns an error wrapping loom.ErrInvalidArgument.
 func New(name string, opts ...Option) *Supervisor {
-	s := &Supervisor{name: name, minBackoff: 100 * time.Millisecond, maxBackoff: 30 * time.Second,
+	s := &Supervisor{name: name, backoff: policy.Backoff{Base: 100 * time.Millisecond, Max: 30 * time.Second, Jitter: policy.NoJitter},
 		decay: time.Minute, maxRestarts: 10, readyTimeout: 30 * time.Second, shutdownTimeout: 10 * time.Second,
 		ready: make(chan struct{}), notify: make(chan struct{}, 1)}
 	for _, o := range opts {
@@ -371,10 +377,7 @@ func (s *Supervisor) handle(ctx context.Context, e exit, runs []*run) error {
 		s.setState(r, "failed", e.err)
 		return fmt.Errorf("service %q failed %d times within %v: %w: %w", r.svc.Name, recent, s.decay, ErrGaveUp, e.err)
 	}
-	wait := s.minBackoff << min(recent-1, 30)
-	if wait <= 0 || wait > s.maxBackoff {
-		wait = s.maxBackoff
-	}
+	wait := s.backoff.Delay(recent)
 	s.setState(r, "restarting", e.err)
 	targets := []*run{r}
 	if s.oneForAll {

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"loom"
+	"loom/policy"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -67,7 +68,7 @@ func TestStartsInOrderAndShutsDown(t *testing.T) {
 func TestRestartsWithBackoffThenGivesUp(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var starts []time.Time
-		s := New("app", Backoff(time.Second, 8*time.Second), MaxRestarts(3), Decay(time.Hour))
+		s := New("app", WithBackoff(policy.Backoff{Base: time.Second, Max: 8 * time.Second, Jitter: policy.NoJitter}), MaxRestarts(3), Decay(time.Hour))
 		_ = s.Add(Service{Name: "flaky", Run: func(ctx context.Context, ready func()) error {
 			starts = append(starts, time.Now())
 			ready()
@@ -97,7 +98,7 @@ func TestRestartsWithBackoffThenGivesUp(t *testing.T) {
 func TestFailuresDecay(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var runs atomic.Int64
-		s := New("app", Backoff(time.Second, time.Second), MaxRestarts(1), Decay(10*time.Second))
+		s := New("app", WithBackoff(policy.Backoff{Base: time.Second, Max: time.Second, Jitter: policy.NoJitter}), MaxRestarts(1), Decay(10*time.Second))
 		_ = s.Add(Service{Name: "mostly-fine", Run: func(ctx context.Context, ready func()) error {
 			runs.Add(1)
 			ready()
@@ -124,7 +125,7 @@ func TestOneForAllRestartsEveryService(t *testing.T) {
 		var mu sync.Mutex
 		var log []string
 		var failOnce atomic.Bool
-		s := New("app", OneForAll(), Backoff(time.Second, time.Second))
+		s := New("app", OneForAll(), WithBackoff(policy.Backoff{Base: time.Second, Max: time.Second, Jitter: policy.NoJitter}))
 		_ = s.Add(steady("db", &log, &mu))
 		_ = s.Add(Service{Name: "worker", Run: func(ctx context.Context, ready func()) error {
 			mu.Lock()
@@ -187,7 +188,7 @@ func TestPanicIsAFailureAndBadInput(t *testing.T) {
 	if err := New("x").Add(Service{Name: "no run"}); !errors.Is(err, loom.ErrInvalidArgument) {
 		t.Fatal(err)
 	}
-	if err := New("x", Backoff(0, 0)).Run(context.Background()); !errors.Is(err, loom.ErrInvalidArgument) {
+	if err := New("x", WithBackoff(policy.Backoff{Base: 0, Max: 0, Jitter: policy.NoJitter})).Run(context.Background()); !errors.Is(err, loom.ErrInvalidArgument) {
 		t.Fatal(err)
 	}
 }
@@ -196,7 +197,7 @@ func TestPanicIsAFailureAndBadInput(t *testing.T) {
 // not stop.
 func TestOneForAllGivesUpOnAServiceThatWillNotStop(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := New("app", OneForAll(), ShutdownTimeout(time.Second), Backoff(time.Second, time.Second))
+		s := New("app", OneForAll(), ShutdownTimeout(time.Second), WithBackoff(policy.Backoff{Base: time.Second, Max: time.Second, Jitter: policy.NoJitter}))
 		release := make(chan struct{})
 		_ = s.Add(Service{Name: "stubborn", Run: func(ctx context.Context, ready func()) error {
 			ready()
@@ -222,7 +223,7 @@ func TestOneForAllGivesUpOnAServiceThatWillNotStop(t *testing.T) {
 func TestReadyThenFailIsARestartNotAStartFailure(t *testing.T) {
 	for range 100 {
 		var attempts atomic.Int64
-		s := New("app", Backoff(time.Millisecond, time.Millisecond))
+		s := New("app", WithBackoff(policy.Backoff{Base: time.Millisecond, Max: time.Millisecond, Jitter: policy.NoJitter}))
 		_ = s.Add(Service{Name: "quick-fail", Run: func(ctx context.Context, ready func()) error {
 			n := attempts.Add(1)
 			ready()

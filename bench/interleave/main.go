@@ -95,7 +95,7 @@ func run(pkg string, variants []string, rounds int, benchtime string) error {
 			slices.Sort(ratios)
 			abs := slices.Clone(vals)
 			slices.Sort(abs)
-			fmt.Printf("  %-50s %.2fx / %.2fx / %.2fx   (median %.4g)\n", v, ratios[0], ratios[len(ratios)/2], ratios[len(ratios)-1], abs[len(abs)/2])
+			fmt.Printf("  %-50s %.3gx / %.3gx / %.3gx   (median %.4g)\n", v, ratios[0], ratios[len(ratios)/2], ratios[len(ratios)-1], abs[len(abs)/2])
 		}
 	}
 	return nil

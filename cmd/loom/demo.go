@@ -108,9 +108,31 @@ func runDemo(ctx context.Context, out io.Writer, c demoConfig) error {
 	fmt.Fprintf(out, "loom demo: serving a test site on %d ports (%s ...) with %d event loops\n", demoHosts, bases[0], len(g.Loops()))
 	fmt.Fprintf(out, "  /slow pages answer after %v (the fetch timeout is %v); 30%% of /flaky pages fail with 503\n", 3*c.timeout, c.timeout)
 
-	// The URLs: mostly pages, some slow, some flaky, over every host.
+	fmt.Fprintf(out, "fetching %d URLs, %d in flight, %d per host, timeout %v, 2 retries\n\n", c.urls, c.concurrency, c.concurrency/demoHosts, c.timeout)
+	var progress io.Writer = io.Discard
+	if c.progress {
+		progress = out
+	}
+	sum, fetchErr := fetch.Run(ctx, strings.NewReader(demoURLs(bases, c.urls)), io.Discard, progress, fetch.Config{
+		Concurrency: c.concurrency, PerHost: max(c.concurrency/demoHosts, 1), Timeout: c.timeout,
+		Retries: 2, MaxBody: 1 << 20, Progress: c.progress,
+	})
+	demoReport(out, c, sum, srv, g, start)
+	if fetchErr != nil {
+		return fetchErr
+	}
+	if c.hold && ctx.Err() == nil {
+		fmt.Fprintf(out, "\nthe server and the monitor stay up; try: loom top %s. Ctrl-C to quit.\n", monAddr)
+		<-ctx.Done()
+	}
+	return nil
+}
+
+// demoURLs returns n URLs, a line each: mostly pages, some slow, some
+// flaky, over every base.
+func demoURLs(bases []string, n int) string {
 	var urls strings.Builder
-	for i := range c.urls {
+	for i := range n {
 		kind := "page"
 		switch {
 		case i%10 == 9:
@@ -118,19 +140,14 @@ func runDemo(ctx context.Context, out io.Writer, c demoConfig) error {
 		case i%5 == 2:
 			kind = "flaky"
 		}
-		fmt.Fprintf(&urls, "%s/%s/%d\n", bases[i%demoHosts], kind, i)
+		fmt.Fprintf(&urls, "%s/%s/%d\n", bases[i%len(bases)], kind, i)
 	}
-	fmt.Fprintf(out, "fetching %d URLs, %d in flight, %d per host, timeout %v, 2 retries\n\n", c.urls, c.concurrency, c.concurrency/demoHosts, c.timeout)
-	var progress io.Writer = io.Discard
-	if c.progress {
-		progress = out
-	}
-	sum, fetchErr := fetch.Run(ctx, strings.NewReader(urls.String()), io.Discard, progress, fetch.Config{
-		Concurrency: c.concurrency, PerHost: max(c.concurrency/demoHosts, 1), Timeout: c.timeout,
-		Retries: 2, MaxBody: 1 << 20, Progress: c.progress,
-	})
+	return urls.String()
+}
 
-	// The report.
+// demoReport prints what the fetch did and what the server, the CPU pool
+// and the registry saw.
+func demoReport(out io.Writer, c demoConfig, sum fetch.Summary, srv *httpd.Server, g *loop.Group, start time.Time) {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "report:")
 	fmt.Fprintf(tw, "  URLs fetched\t%d of %d\n", sum.Fetched, c.urls)
@@ -154,14 +171,6 @@ func runDemo(ctx context.Context, out io.Writer, c demoConfig) error {
 		len(registry.Terminated()), len(registry.Resources()))
 	fmt.Fprintf(tw, "  elapsed\t%v\n", time.Since(start).Round(time.Millisecond))
 	tw.Flush()
-	if fetchErr != nil {
-		return fetchErr
-	}
-	if c.hold && ctx.Err() == nil {
-		fmt.Fprintf(out, "\nthe server and the monitor stay up; try: loom top %s. Ctrl-C to quit.\n", monAddr)
-		<-ctx.Done()
-	}
-	return nil
 }
 
 // startMonitor serves the monitor on addr as a task of its own, and returns

@@ -582,8 +582,8 @@ func serveRetries(t *testing.T, b dist.Backend) {
 	}
 	sctx, stop := context.WithCancel(ctx)
 	served := make(chan error, 1)
-	retry := policy.NewRetry("test", policy.Backoff(100*time.Millisecond, time.Second), policy.NoJitter())
-	go func() { served <- dist.Serve(sctx, q, handler, dist.Workers(3), dist.RetryWith(retry)) }()
+	retry := policy.Backoff{Base: 100 * time.Millisecond, Max: time.Second, Jitter: policy.NoJitter}
+	go func() { served <- dist.Serve(sctx, q, handler, dist.Workers(3), dist.RetryBackoff(retry)) }()
 	if err := q.Join(ctx); err != nil {
 		t.Fatal(err)
 	}

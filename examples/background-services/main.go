@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"loom/policy"
 	"loom/service"
 )
 
@@ -28,7 +29,7 @@ func main() {
 }
 
 func run(ctx context.Context, w io.Writer) error {
-	sup := service.New("example", service.Backoff(20*time.Millisecond, time.Second))
+	sup := service.New("example", service.WithBackoff(policy.Backoff{Base: 20 * time.Millisecond, Max: time.Second, Jitter: policy.NoJitter}))
 	var ticks atomic.Int64
 	_ = sup.Add(service.Service{Name: "ticker", Run: func(ctx context.Context, ready func()) error {
 		t := time.NewTicker(10 * time.Millisecond)

@@ -22,7 +22,7 @@ func main() {
 
 func run(w io.Writer) error {
 	ctx := context.Background()
-	cpu := pool.New(pool.WithName("cpu")) // GOMAXPROCS workers
+	cpu := pool.New("cpu") // GOMAXPROCS workers
 	defer cpu.Close(ctx)
 	var tasks []*loom.Task[[32]byte]
 	for i := range 64 {

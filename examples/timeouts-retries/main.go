@@ -62,7 +62,7 @@ func run(w io.Writer) error {
 		b, err := io.ReadAll(resp.Body)
 		return string(b), err
 	}
-	retry := policy.NewRetry("backend", policy.Attempts(4), policy.Backoff(10*time.Millisecond, 100*time.Millisecond))
+	retry := policy.NewRetry("backend", policy.Attempts(4), policy.WithBackoff(policy.Backoff{Base: 10 * time.Millisecond, Max: 100 * time.Millisecond}))
 	// A small window, so that the breaker acts within a few calls: open
 	// when half of the last 4 calls (at least 4) failed, for 100ms, then
 	// one probe.

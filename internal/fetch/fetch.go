@@ -226,35 +226,87 @@ func Run(ctx context.Context, in io.Reader, stdout, stderr io.Writer, c Config) 
 		ctx, cancel = context.WithTimeoutCause(ctx, c.Deadline, fmt.Errorf("%w (--deadline %v)", ErrDeadline, c.Deadline))
 		defer cancel()
 	}
-	out := stdout
-	skipped := 0
-	if c.Out != "" {
-		done, err := resume(c.Out)
-		if err != nil {
-			return Summary{}, fmt.Errorf("resuming from %s: %w", c.Out, err)
-		}
-		left := urls[:0]
-		for _, u := range urls {
-			if done[u] {
-				skipped++
-			} else {
-				left = append(left, u)
-			}
-		}
-		urls = left
-		f, err := os.OpenFile(c.Out, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-		if err != nil {
-			return Summary{}, err
-		}
-		defer f.Close()
-		out = f
+	out, urls, skipped, closeOut, err := openJournal(c.Out, stdout, urls)
+	if err != nil {
+		return Summary{}, err
 	}
+	defer closeOut()
 
-	start := time.Now()
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: c.PerHost, MaxConnsPerHost: c.PerHost}}
-	defer client.CloseIdleConnections()
-	guards := &hostGuards{perHost: c.PerHost, sems: map[string]*loom.Semaphore{}, breakers: map[string]*policy.Breaker{}}
-	retry := policy.NewRetry("fetch", policy.Attempts(c.Retries+1), policy.Backoff(100*time.Millisecond, 5*time.Second),
+	e := newEngine(c, tooLong)
+	defer e.close(ctx)
+	pl := pipeline.New(ctx, "fetch")
+	pages := pipeline.Map(pipeline.From(pl, slices.Values(urls)), "fetch", e.fetchOne, pipeline.Workers(c.Concurrency))
+	records := pipeline.Map(pages, "analyze", e.analyze, pipeline.Workers(c.Concurrency))
+	if c.Progress {
+		defer e.progress(stderr, int64(len(urls)))()
+	}
+	var writeErr error
+	for r := range records.Items() {
+		if err := e.record(out, r); err != nil && writeErr == nil {
+			writeErr = err
+		}
+	}
+	runErr := pl.Wait()
+	sum := e.summary(skipped)
+	fmt.Fprintf(stderr, "fetch: %d fetched, %d failed, %d skipped (already done), %d retried, %d attempts, %d breaker trips, %d bytes in %v (%.0f URLs/s)\n",
+		sum.Fetched, sum.Failed, sum.Skipped, sum.Retried, sum.Attempts, sum.BreakerTrips, sum.Bytes,
+		sum.Elapsed.Round(time.Millisecond), float64(sum.Fetched+sum.Failed)/sum.Elapsed.Seconds())
+	if cause := context.Cause(ctx); errors.Is(cause, ErrDeadline) {
+		left := int64(len(urls)) - sum.Fetched - sum.Failed
+		runErr = fmt.Errorf("%w: %d of %d URLs not done (run again with --out to resume them)", cause, left, len(urls))
+	}
+	return sum, errors.Join(writeErr, runErr)
+}
+
+// openJournal opens the output: stdout, or the journal file path (appended
+// to), in which case the URLs it already records are skipped. It returns
+// the writer, the URLs left to do, how many were skipped, and what closes
+// the output.
+func openJournal(path string, stdout io.Writer, urls []string) (io.Writer, []string, int, func(), error) {
+	if path == "" {
+		return stdout, urls, 0, func() {}, nil
+	}
+	done, err := resume(path)
+	if err != nil {
+		return nil, nil, 0, nil, fmt.Errorf("resuming from %s: %w", path, err)
+	}
+	left, skipped := urls[:0], 0
+	for _, u := range urls {
+		if done[u] {
+			skipped++
+		} else {
+			left = append(left, u)
+		}
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, nil, 0, nil, err
+	}
+	return f, left, skipped, func() { f.Close() }, nil
+}
+
+// engine is one run's machinery: the HTTP client, the per-host guards, the
+// policies around each attempt, the CPU pool, and the counts.
+type engine struct {
+	c       Config
+	tooLong map[string]int
+	start   time.Time
+	client  *http.Client
+	guards  *hostGuards
+	retry   *policy.Retry
+	limiter policy.Policy // nil without a rate limit
+	cpu     *pool.Pool
+
+	attempts, retried, failed, timedOut, refused, httpError, other, fetched, bytesIn atomic.Int64
+}
+
+func newEngine(c Config, tooLong map[string]int) *engine {
+	e := &engine{c: c, tooLong: tooLong, start: time.Now(),
+		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: c.PerHost, MaxConnsPerHost: c.PerHost}},
+		guards: &hostGuards{perHost: c.PerHost, sems: map[string]*loom.Semaphore{}, breakers: map[string]*policy.Breaker{}},
+		cpu:    pool.New("fetch cpu"),
+	}
+	e.retry = policy.NewRetry("fetch", policy.Attempts(c.Retries+1), policy.WithBackoff(policy.Backoff{Base: 100 * time.Millisecond, Max: 5 * time.Second}),
 		policy.RetryIf(func(err error) bool {
 			// Network errors, 429, 5xx and an open breaker (which says
 			// when to come back) are worth another try; other statuses
@@ -265,172 +317,178 @@ func Run(ctx context.Context, in io.Reader, stdout, stderr io.Writer, c Config) 
 			}
 			return true
 		}))
-	// Policies around each attempt: the per-host breaker and rate limit are
-	// added per URL; a limit only when one was asked for.
-	var limiter policy.Policy
+	// The per-host breaker and rate limit are added per URL; a limit only
+	// when one was asked for.
 	if c.Rate > 0 {
-		limiter = policy.NewKeyedRateLimit("fetch per host", c.Rate, 1)
+		e.limiter = policy.NewKeyedRateLimit("fetch per host", c.Rate, 1)
 	}
-	cpu := pool.New(pool.WithName("fetch cpu"))
-	defer cpu.Close(context.WithoutCancel(ctx))
+	return e
+}
 
-	var attempts, retried, failed, timedOut, refused, httpError, other, fetched, bytesIn atomic.Int64
-	fetchOne := func(ctx context.Context, raw string) (page, error) {
-		t0 := time.Now()
-		rec := Record{URL: raw}
-		if n, ok := tooLong[raw]; ok {
-			rec.Error = fmt.Sprintf("a URL line of %d bytes, over the %d-byte limit", n, MaxURLBytes)
-			return page{rec: rec}, nil
-		}
-		u, err := url.Parse(raw)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			rec.Error = fmt.Sprintf("bad URL %q: need an absolute http or https URL", raw)
-			return page{rec: rec}, nil
-		}
-		sem, breaker := guards.get(u.Host)
-		var body []byte
-		tries := 0
-		_, err = policy.Do(policy.WithKey(ctx, u.Host), func(ctx context.Context) (struct{}, error) {
-			tries++
-			attempts.Add(1)
-			if err := sem.Acquire(ctx, 1); err != nil {
-				return struct{}{}, err
-			}
-			defer sem.Release(1)
-			req, err := http.NewRequestWithContext(ctx, "GET", raw, nil)
-			if err != nil {
-				return struct{}{}, policy.Permanent(err)
-			}
-			req.Header.Set("User-Agent", "loom-fetch/1")
-			resp, err := client.Do(req)
-			if err != nil {
-				return struct{}{}, err
-			}
-			defer resp.Body.Close()
-			rec.Status = resp.StatusCode
-			if resp.StatusCode >= 400 {
-				err := error(statusError{resp.StatusCode})
-				if d, ok := policy.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
-					if d > c.MaxRetryWait {
-						// Waiting an hour, or until 2100, with
-						// nothing recorded is no answer: say so.
-						return struct{}{}, policy.Permanent(fmt.Errorf("%w, and Retry-After asks for %v, over --max-retry-wait %v", err, d.Round(time.Second), c.MaxRetryWait))
-					}
-					err = policy.RetryAfter(err, d)
-				}
-				if resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests {
-					err = policy.Permanent(err)
-				}
-				return struct{}{}, err
-			}
-			b, err := io.ReadAll(io.LimitReader(resp.Body, c.MaxBody+1))
-			if err != nil {
-				return struct{}{}, err
-			}
-			if int64(len(b)) > c.MaxBody {
-				return struct{}{}, policy.Permanent(fmt.Errorf("body larger than --max-body %d bytes", c.MaxBody))
-			}
-			body = b
-			return struct{}{}, nil
-		}, policies(retry, breaker, limiter, policy.Timeout(c.Timeout))...)
-		rec.Attempts = tries
-		if tries > 1 {
-			retried.Add(1)
-		}
-		rec.Millis = time.Since(t0).Milliseconds()
-		if err != nil {
-			if ctx.Err() != nil {
-				return page{}, context.Cause(ctx) // the run is stopping: record nothing
-			}
-			rec.Error = err.Error()
-		}
-		return page{rec: rec, body: body}, nil
-	}
-	analyze := func(ctx context.Context, p page) (Record, error) {
-		if p.rec.Error != "" {
-			return p.rec, nil
-		}
-		t, err := pool.Submit(ctx, cpu, "analyze", func(context.Context) (Record, error) {
-			r := p.rec
-			sum := sha256.Sum256(p.body)
-			r.SHA256 = hex.EncodeToString(sum[:])
-			r.Bytes = len(p.body)
-			if m := titleRe.FindSubmatch(p.body); m != nil {
-				r.Title = strings.Join(strings.Fields(string(m[1])), " ")
-			}
-			r.Links = len(linkRe.FindAllIndex(p.body, -1))
-			return r, nil
-		})
-		if err != nil {
-			return Record{}, err
-		}
-		return t.Wait(ctx)
-	}
+func (e *engine) close(ctx context.Context) {
+	_ = e.cpu.Close(context.WithoutCancel(ctx))
+	e.client.CloseIdleConnections()
+}
 
-	pl := pipeline.New(ctx, "fetch")
-	pages := pipeline.Map(pipeline.From(pl, slices.Values(urls)), "fetch", fetchOne, pipeline.Workers(c.Concurrency))
-	records := pipeline.Map(pages, "analyze", analyze, pipeline.Workers(c.Concurrency))
+// fetchOne is the fetch stage: one URL, with its retries, through its
+// host's guards. A URL that fails is a Record with its error; only the
+// run's end is an error here.
+func (e *engine) fetchOne(ctx context.Context, raw string) (page, error) {
+	t0 := time.Now()
+	rec := Record{URL: raw}
+	if n, ok := e.tooLong[raw]; ok {
+		rec.Error = fmt.Sprintf("a URL line of %d bytes, over the %d-byte limit", n, MaxURLBytes)
+		return page{rec: rec}, nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		rec.Error = fmt.Sprintf("bad URL %q: need an absolute http or https URL", raw)
+		return page{rec: rec}, nil
+	}
+	sem, breaker := e.guards.get(u.Host)
+	var body []byte
+	tries := 0
+	_, err = policy.Do(policy.WithKey(ctx, u.Host), func(ctx context.Context) (struct{}, error) {
+		tries++
+		e.attempts.Add(1)
+		if err := sem.Acquire(ctx, 1); err != nil {
+			return struct{}{}, err
+		}
+		defer sem.Release(1)
+		b, err := e.get(ctx, raw, &rec)
+		body = b
+		return struct{}{}, err
+	}, policies(e.retry, breaker, e.limiter, policy.Timeout(e.c.Timeout))...)
+	rec.Attempts = tries
+	if tries > 1 {
+		e.retried.Add(1)
+	}
+	rec.Millis = time.Since(t0).Milliseconds()
+	if err != nil {
+		if ctx.Err() != nil {
+			return page{}, context.Cause(ctx) // the run is stopping: record nothing
+		}
+		rec.Error = err.Error()
+	}
+	return page{rec: rec, body: body}, nil
+}
 
-	total := len(urls)
-	var progressDone chan struct{}
-	if c.Progress {
-		progressDone = make(chan struct{})
-		stop := make(chan struct{})
-		defer func() { close(stop); <-progressDone }()
-		go func() {
-			defer close(progressDone)
-			t := time.NewTicker(200 * time.Millisecond)
-			defer t.Stop()
-			for {
-				select {
-				case <-stop:
-					fmt.Fprintln(stderr)
-					return
-				case <-t.C:
-					n := fetched.Load() + failed.Load()
-					fmt.Fprintf(stderr, "\r%s %d/%d  %d failed  %d retried", bar(n, int64(total), 30), n, total, failed.Load(), retried.Load())
-				}
+// get makes one attempt: the request, its status (marking what is not
+// worth retrying Permanent, and honouring Retry-After up to MaxRetryWait)
+// and the body, bounded by MaxBody.
+func (e *engine) get(ctx context.Context, raw string, rec *Record) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", raw, nil)
+	if err != nil {
+		return nil, policy.Permanent(err)
+	}
+	req.Header.Set("User-Agent", "loom-fetch/1")
+	resp, err := e.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	rec.Status = resp.StatusCode
+	if resp.StatusCode >= 400 {
+		err := error(statusError{resp.StatusCode})
+		if d, ok := policy.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
+			if d > e.c.MaxRetryWait {
+				// Waiting an hour, or until 2100, with nothing recorded
+				// is no answer: say so.
+				return nil, policy.Permanent(fmt.Errorf("%w, and Retry-After asks for %v, over --max-retry-wait %v", err, d.Round(time.Second), e.c.MaxRetryWait))
 			}
-		}()
-	}
-	var writeErr error
-	for r := range records.Items() {
-		line, _ := json.Marshal(r)
-		if _, err := out.Write(append(line, '\n')); err != nil && writeErr == nil {
-			writeErr = err
+			err = policy.RetryAfter(err, d)
 		}
-		if r.Error != "" {
-			failed.Add(1)
-			switch {
-			case strings.Contains(r.Error, "timed out"):
-				timedOut.Add(1)
-			case strings.Contains(r.Error, "circuit breaker"):
-				refused.Add(1)
-			case r.Status >= 400:
-				httpError.Add(1)
-			default:
-				other.Add(1)
+		if resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests {
+			err = policy.Permanent(err)
+		}
+		return nil, err
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, e.c.MaxBody+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > e.c.MaxBody {
+		return nil, policy.Permanent(fmt.Errorf("body larger than --max-body %d bytes", e.c.MaxBody))
+	}
+	return b, nil
+}
+
+// analyze is the analyze stage: hash, title and links of a fetched page,
+// on the CPU pool.
+func (e *engine) analyze(ctx context.Context, p page) (Record, error) {
+	if p.rec.Error != "" {
+		return p.rec, nil
+	}
+	t, err := pool.Submit(ctx, e.cpu, "analyze", func(context.Context) (Record, error) {
+		r := p.rec
+		sum := sha256.Sum256(p.body)
+		r.SHA256 = hex.EncodeToString(sum[:])
+		r.Bytes = len(p.body)
+		if m := titleRe.FindSubmatch(p.body); m != nil {
+			r.Title = strings.Join(strings.Fields(string(m[1])), " ")
+		}
+		r.Links = len(linkRe.FindAllIndex(p.body, -1))
+		return r, nil
+	})
+	if err != nil {
+		return Record{}, err
+	}
+	return t.Wait(ctx)
+}
+
+// record writes r as a JSON line to the journal and counts it, failures
+// by kind (each failure in exactly one kind).
+func (e *engine) record(out io.Writer, r Record) error {
+	line, _ := json.Marshal(r)
+	_, err := out.Write(append(line, '\n'))
+	if r.Error == "" {
+		e.fetched.Add(1)
+		e.bytesIn.Add(int64(r.Bytes))
+		return err
+	}
+	e.failed.Add(1)
+	switch {
+	case strings.Contains(r.Error, "timed out"):
+		e.timedOut.Add(1)
+	case strings.Contains(r.Error, "circuit breaker"):
+		e.refused.Add(1)
+	case r.Status >= 400:
+		e.httpError.Add(1)
+	default:
+		e.other.Add(1)
+	}
+	return err
+}
+
+// progress draws a progress bar on w every 200ms until the returned stop
+// is called.
+func (e *engine) progress(w io.Writer, total int64) (stop func()) {
+	done, quit := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				fmt.Fprintln(w)
+				return
+			case <-t.C:
+				n := e.fetched.Load() + e.failed.Load()
+				fmt.Fprintf(w, "\r%s %d/%d  %d failed  %d retried", bar(n, total, 30), n, total, e.failed.Load(), e.retried.Load())
 			}
-		} else {
-			fetched.Add(1)
-			bytesIn.Add(int64(r.Bytes))
 		}
-	}
-	runErr := pl.Wait()
-	elapsed := time.Since(start)
-	fmt.Fprintf(stderr, "fetch: %d fetched, %d failed, %d skipped (already done), %d retried, %d attempts, %d breaker trips, %d bytes in %v (%.0f URLs/s)\n",
-		fetched.Load(), failed.Load(), skipped, retried.Load(), attempts.Load(), guards.trips.Load(), bytesIn.Load(),
-		elapsed.Round(time.Millisecond), float64(fetched.Load()+failed.Load())/elapsed.Seconds())
-	_ = cpu.Close(context.WithoutCancel(ctx))
-	if cause := context.Cause(ctx); errors.Is(cause, ErrDeadline) {
-		left := int64(total) - fetched.Load() - failed.Load()
-		runErr = fmt.Errorf("%w: %d of %d URLs not done (run again with --out to resume them)", cause, left, total)
-	}
-	sum := Summary{Fetched: fetched.Load(), Failed: failed.Load(), TimedOut: timedOut.Load(), Refused: refused.Load(),
-		HTTPError: httpError.Load(), Other: other.Load(), Skipped: int64(skipped),
-		Retried: retried.Load(), Attempts: attempts.Load(), BreakerTrips: guards.trips.Load(), Bytes: bytesIn.Load(),
-		Elapsed: elapsed, CPU: cpu.Metrics()}
-	return sum, errors.Join(writeErr, runErr)
+	}()
+	return func() { close(quit); <-done }
+}
+
+// summary is the run's counts so far.
+func (e *engine) summary(skipped int) Summary {
+	_ = e.cpu.Close(context.Background()) // for its final metrics; idempotent
+	return Summary{Fetched: e.fetched.Load(), Failed: e.failed.Load(), TimedOut: e.timedOut.Load(), Refused: e.refused.Load(),
+		HTTPError: e.httpError.Load(), Other: e.other.Load(), Skipped: int64(skipped),
+		Retried: e.retried.Load(), Attempts: e.attempts.Load(), BreakerTrips: e.guards.trips.Load(), Bytes: e.bytesIn.Load(),
+		Elapsed: time.Since(e.start), CPU: e.cpu.Metrics()}
 }
 
 func bar(n, total int64, width int) string {

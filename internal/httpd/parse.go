@@ -78,65 +78,12 @@ func parse(buf []byte) (Request, int, error) {
 		return r, 0, errBadRequest
 	}
 	line, rest, _ := bytes.Cut(head, []byte("\r\n"))
-	method, line, ok1 := bytes.Cut(line, []byte(" "))
-	target, version, ok2 := bytes.Cut(line, []byte(" "))
-	if !ok1 || !ok2 || !token(method) || !validTarget(target) {
-		return r, 0, errBadRequest
+	if err := parseRequestLine(line, &r); err != nil {
+		return r, 0, err
 	}
-	switch {
-	case bytes.Equal(version, []byte("HTTP/1.1")):
-		r.Minor, r.KeepAlive = 1, true
-	case bytes.Equal(version, []byte("HTTP/1.0")):
-		r.Minor = 0
-	case bytes.HasPrefix(version, []byte("HTTP/")):
-		return r, 0, errVersion
-	default:
-		return r, 0, errBadRequest
-	}
-	r.Method, r.Target = method, target
-	contentLength := -1
-	hosts := 0
-	n := 0
-	for len(rest) > 0 {
-		var h []byte
-		h, rest, _ = bytes.Cut(rest, []byte("\r\n"))
-		if n++; n > maxHeaders {
-			return r, 0, errHeaderTooLarge
-		}
-		name, value, ok := bytes.Cut(h, []byte(":"))
-		if !ok || !token(name) {
-			// Also a line that begins with white space: obsolete line
-			// folding, which RFC 9112 section 5.2 lets a server refuse.
-			return r, 0, errBadRequest
-		}
-		value = bytes.Trim(value, " \t")
-		if !validValue(value) {
-			return r, 0, errBadRequest
-		}
-		switch {
-		case asciiEqualFold(name, "content-length"):
-			v, ok := parseLength(value)
-			if !ok || (contentLength >= 0 && v != contentLength) {
-				return r, 0, errBadRequest
-			}
-			contentLength = v
-		case asciiEqualFold(name, "transfer-encoding"):
-			return r, 0, errChunked
-		case asciiEqualFold(name, "connection"):
-			if asciiEqualFold(value, "close") {
-				r.KeepAlive = false
-			} else if asciiEqualFold(value, "keep-alive") {
-				r.KeepAlive = true
-			}
-		case asciiEqualFold(name, "host"):
-			if hosts++; hosts > 1 {
-				return r, 0, errBadRequest // RFC 9112 section 3.2: exactly one
-			}
-			r.Host = value
-		}
-	}
-	if r.Minor == 1 && hosts == 0 {
-		return r, 0, errBadRequest // RFC 9112 section 3.2: HTTP/1.1 needs a Host
+	contentLength, err := parseHeaders(rest, &r)
+	if err != nil {
+		return r, 0, err
 	}
 	used := end + 4
 	if contentLength > 0 {
@@ -150,6 +97,77 @@ func parse(buf []byte) (Request, int, error) {
 		used += contentLength
 	}
 	return r, used, nil
+}
+
+// parseRequestLine parses "METHOD target HTTP/1.x" into r.
+func parseRequestLine(line []byte, r *Request) error {
+	method, line, ok1 := bytes.Cut(line, []byte(" "))
+	target, version, ok2 := bytes.Cut(line, []byte(" "))
+	if !ok1 || !ok2 || !token(method) || !validTarget(target) {
+		return errBadRequest
+	}
+	switch {
+	case bytes.Equal(version, []byte("HTTP/1.1")):
+		r.Minor, r.KeepAlive = 1, true
+	case bytes.Equal(version, []byte("HTTP/1.0")):
+		r.Minor = 0
+	case bytes.HasPrefix(version, []byte("HTTP/")):
+		return errVersion
+	default:
+		return errBadRequest
+	}
+	r.Method, r.Target = method, target
+	return nil
+}
+
+// parseHeaders parses the header lines of a request (its head after the
+// request line) into r, and returns its Content-Length, -1 if none.
+func parseHeaders(rest []byte, r *Request) (contentLength int, err error) {
+	contentLength = -1
+	hosts := 0
+	n := 0
+	for len(rest) > 0 {
+		var h []byte
+		h, rest, _ = bytes.Cut(rest, []byte("\r\n"))
+		if n++; n > maxHeaders {
+			return 0, errHeaderTooLarge
+		}
+		name, value, ok := bytes.Cut(h, []byte(":"))
+		if !ok || !token(name) {
+			// Also a line that begins with white space: obsolete line
+			// folding, which RFC 9112 section 5.2 lets a server refuse.
+			return 0, errBadRequest
+		}
+		value = bytes.Trim(value, " \t")
+		if !validValue(value) {
+			return 0, errBadRequest
+		}
+		switch {
+		case asciiEqualFold(name, "content-length"):
+			v, ok := parseLength(value)
+			if !ok || (contentLength >= 0 && v != contentLength) {
+				return 0, errBadRequest
+			}
+			contentLength = v
+		case asciiEqualFold(name, "transfer-encoding"):
+			return 0, errChunked
+		case asciiEqualFold(name, "connection"):
+			if asciiEqualFold(value, "close") {
+				r.KeepAlive = false
+			} else if asciiEqualFold(value, "keep-alive") {
+				r.KeepAlive = true
+			}
+		case asciiEqualFold(name, "host"):
+			if hosts++; hosts > 1 {
+				return 0, errBadRequest // RFC 9112 section 3.2: exactly one
+			}
+			r.Host = value
+		}
+	}
+	if r.Minor == 1 && hosts == 0 {
+		return 0, errBadRequest // RFC 9112 section 3.2: HTTP/1.1 needs a Host
+	}
+	return contentLength, nil
 }
 
 // cleanHead reports whether every CR in head is followed by LF and every LF

@@ -345,7 +345,6 @@ func (b *Backend) OpenStore(ctx context.Context, name string, cfg dist.Config) (
 		s.cons = append(s.cons, c)
 	}
 	s.ctx, s.cancel = context.WithCancelCause(context.Background())
-	s.changed = make(chan struct{})
 	return s, nil
 }
 
@@ -382,7 +381,6 @@ func (s *store) find(ctx context.Context) error {
 		s.cons = append(s.cons, c)
 	}
 	s.ctx, s.cancel = context.WithCancelCause(context.Background())
-	s.changed = make(chan struct{})
 	return nil
 }
 
@@ -399,10 +397,13 @@ type store struct {
 	ctx    context.Context // ends at Close
 	cancel context.CancelCauseFunc
 
-	mu      sync.Mutex    // guards ahead, waiter and changed
-	ahead   []*delivery   // a one-level queue's messages fetched ahead
-	waiter  bool          // a Get waits on the server for the next message
-	changed chan struct{} // closed (and replaced) when ahead grows or the waiter is done
+	mu     sync.Mutex  // guards ahead, waiter and sleepers
+	ahead  []*delivery // a one-level queue's messages fetched ahead
+	waiter bool        // a Get waits on the server for the next message
+	// sleepers are the Gets that wait while another waits on the server,
+	// oldest first; wakeLocked wakes one at a time, to take a message
+	// fetched ahead or to wait on the server in its turn.
+	sleepers []chan struct{}
 }
 
 func (s *store) level(l int) string { return s.base + ".p" + strconv.Itoa(l) }
@@ -532,10 +533,13 @@ func (s *store) Get(ctx context.Context) (dist.Delivery, error) {
 
 // next takes the next message of a one-level queue: one fetched ahead,
 // or up to Prefetch that are there at once (Gets that find none fetched
-// ahead fetch at the same time, each for itself, as many consumers
-// would). When there are none, one Get waits on the server for the next
-// message, 250ms at a time, and the others wait for it to get one.
+// ahead look at the same time, each for itself, as many consumers would).
+// When there are none, one Get waits on the server for the next message,
+// 250ms at a time, and the others wait for it: they ask the server
+// nothing until it has had a message (then one of them takes its place)
+// or leaves.
 func (s *store) next(ctx context.Context) (dist.Delivery, error) {
+	look := true // whether to ask for what is there before waiting on the server
 	for {
 		if d := s.takeAhead(); d != nil {
 			return d, nil
@@ -546,14 +550,17 @@ func (s *store) next(ctx context.Context) (dist.Delivery, error) {
 		if err := context.Cause(ctx); err != nil {
 			return nil, err
 		}
-		batch, err := s.cons[0].FetchNoWait(Prefetch)
-		if err != nil {
-			return nil, err
-		}
-		if d, err := s.take(batch); err != nil {
-			return nil, err
-		} else if d != nil {
-			return d, nil
+		if look && !s.waiting() { // while a Get waits on the server, nothing is there to take
+			look = false // asked; the wait below need not ask again
+			batch, err := s.cons[0].FetchNoWait(Prefetch)
+			if err != nil {
+				return nil, err
+			}
+			if d, err := s.take(batch); err != nil {
+				return nil, err
+			} else if d != nil {
+				return d, nil
+			}
 		}
 		s.mu.Lock()
 		if len(s.ahead) > 0 {
@@ -561,22 +568,26 @@ func (s *store) next(ctx context.Context) (dist.Delivery, error) {
 			continue
 		}
 		if s.waiter {
-			changed := s.changed
+			wake := make(chan struct{})
+			s.sleepers = append(s.sleepers, wake)
 			s.mu.Unlock()
 			select {
-			case <-changed:
+			case <-wake:
 			case <-ctx.Done():
+				s.leave(wake)
 			case <-s.ctx.Done():
+				s.leave(wake)
 			}
 			continue
 		}
 		s.waiter = true
 		s.mu.Unlock()
-		d, err := s.wait(ctx)
+		d, err := s.wait(ctx, look)
+		look = true
 		s.mu.Lock()
 		s.waiter = false
 		if d != nil || err != nil || ctx.Err() != nil || s.ctx.Err() != nil {
-			s.signalLocked() // a message came, or this Get leaves: another may wait
+			s.wakeLocked() // a message came, or this Get leaves: another waits in its turn
 		}
 		s.mu.Unlock()
 		if err != nil {
@@ -588,8 +599,19 @@ func (s *store) next(ctx context.Context) (dist.Delivery, error) {
 	}
 }
 
-// wait waits up to 250ms (or until ctx's deadline) for the next message.
-func (s *store) wait(ctx context.Context) (*delivery, error) {
+// wait takes what is there, up to Prefetch, if look is set, and if there
+// is nothing waits up to 250ms (or until ctx's deadline) for the next
+// message.
+func (s *store) wait(ctx context.Context, look bool) (*delivery, error) {
+	if look {
+		batch, err := s.cons[0].FetchNoWait(Prefetch)
+		if err != nil {
+			return nil, err
+		}
+		if d, err := s.take(batch); d != nil || err != nil {
+			return d, err
+		}
+	}
 	wait := 250 * time.Millisecond
 	if dl, ok := ctx.Deadline(); ok {
 		wait = max(min(wait, time.Until(dl)), time.Millisecond)
@@ -601,10 +623,34 @@ func (s *store) wait(ctx context.Context) (*delivery, error) {
 	return s.take(batch)
 }
 
-// signalLocked wakes the Gets that wait for a change; the caller holds mu.
-func (s *store) signalLocked() {
-	close(s.changed)
-	s.changed = make(chan struct{})
+// waiting reports whether a Get waits on the server for the next message.
+func (s *store) waiting() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.waiter
+}
+
+// wakeLocked wakes the oldest sleeping Get, if any; the caller holds mu.
+func (s *store) wakeLocked() {
+	if len(s.sleepers) > 0 {
+		close(s.sleepers[0])
+		s.sleepers[0] = nil
+		s.sleepers = s.sleepers[1:]
+	}
+}
+
+// leave takes a Get that stops sleeping (its context ended) off the
+// sleepers; if it was woken meanwhile, it passes the wake-up on.
+func (s *store) leave(wake chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, w := range s.sleepers {
+		if w == wake {
+			s.sleepers = append(s.sleepers[:i], s.sleepers[i+1:]...)
+			return
+		}
+	}
+	s.wakeLocked()
 }
 
 // takeAhead returns a message fetched ahead, or nil.
@@ -636,7 +682,7 @@ func (s *store) take(batch jetstream.MessageBatch) (*delivery, error) {
 		}
 		s.mu.Lock()
 		s.ahead = append(s.ahead, d)
-		s.signalLocked()
+		s.wakeLocked() // one sleeper for each message fetched ahead
 		s.mu.Unlock()
 	}
 	if err := batch.Error(); first == nil && err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoMessages) {

@@ -3,6 +3,9 @@ package jetstream_test
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -82,4 +85,67 @@ func TestWaitingGetHandsOver(t *testing.T) {
 			t.Fatal("the message put after the waiting Get left reached nobody")
 		}
 	}
+}
+
+// Many Gets that come and go (short contexts, some ended while asleep,
+// some while waiting on the server) while messages trickle in: every
+// message is taken, and the run never stalls (a watchdog fails it after 5s
+// without progress).
+func TestGetsComingAndGoingTakeEveryMessage(t *testing.T) {
+	b := embedded(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	q, err := dist.Open[int](ctx, b, "churn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	const n = 300
+	var taken atomic.Int64
+	seen := make([]atomic.Bool, n)
+	var wg sync.WaitGroup
+	for g := range 16 {
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(g), 7))
+			for taken.Load() < n && ctx.Err() == nil {
+				gctx, stop := context.WithTimeout(ctx, time.Duration(1+r.IntN(60))*time.Millisecond)
+				m, err := q.Get(gctx)
+				stop()
+				if err != nil {
+					continue
+				}
+				if seen[m.Value].Swap(true) {
+					t.Errorf("message %d taken twice", m.Value)
+				}
+				if err := m.Done(ctx); err != nil {
+					t.Error(err)
+				}
+				taken.Add(1)
+			}
+		})
+	}
+	go func() {
+		r := rand.New(rand.NewPCG(1, 2))
+		for i := range n {
+			if err := q.Put(ctx, i); err != nil {
+				t.Error(err)
+				return
+			}
+			if r.IntN(4) == 0 {
+				time.Sleep(time.Duration(r.IntN(3)) * time.Millisecond)
+			}
+		}
+	}()
+	last, lastAt := int64(-1), time.Now()
+	for taken.Load() < n {
+		if got := taken.Load(); got != last {
+			last, lastAt = got, time.Now()
+		} else if time.Since(lastAt) > 5*time.Second {
+			cancel()
+			wg.Wait()
+			t.Fatalf("no progress for 5s: %d of %d messages taken", got, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	wg.Wait()
 }

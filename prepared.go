@@ -25,6 +25,10 @@ type Prepared interface {
 	Cancel(cause error)
 	// Name returns the task's name.
 	Name() string
+	// Context returns the context the task's function runs with: an
+	// executor can watch it (context.AfterFunc) to learn that a task it
+	// holds was cancelled before it ran.
+	Context() context.Context
 }
 
 // Prepare creates the task for fn without starting it, and returns the task
@@ -66,6 +70,8 @@ func (p *prepared[T]) Run() error {
 
 func (p *prepared[T]) Cancel(cause error) { (*Task[T])(p).Cancel(cause) }
 func (p *prepared[T]) Name() string       { return (*Task[T])(p).Name() }
+
+func (p *prepared[T]) Context() context.Context { return &(*Task[T])(p).nctx }
 
 func (p *prepared[T]) Abort(err error) {
 	t := (*Task[T])(p)

@@ -482,24 +482,31 @@ func BenchmarkDistPool(b *testing.B) {
 			e := newDistEnv(b)
 			p, stop := distPoolEnv(b, e, workers)
 			defer stop()
-			sem := make(chan struct{}, 64)
-			var wg sync.WaitGroup
+			// One collector takes the results, as raw nats.go's does (in
+			// submission order; 64 in flight keep the workers busy).
+			inFlight := make(chan *loom.Task[int], 64)
+			collected := make(chan struct{})
 			b.ReportAllocs()
 			b.ResetTimer()
+			go func() {
+				defer close(collected)
+				i := 0
+				for t := range inFlight {
+					if v, err := t.Wait(ctx); err != nil || v != 2*i {
+						b.Error(v, err)
+					}
+					i++
+				}
+			}()
 			for i := range b.N {
-				sem <- struct{}{}
 				t, err := dist.Submit(ctx, p, double, i)
 				if err != nil {
 					b.Fatal(err)
 				}
-				wg.Go(func() {
-					defer func() { <-sem }()
-					if v, err := t.Wait(ctx); err != nil || v != 2*i {
-						b.Error(v, err)
-					}
-				})
+				inFlight <- t
 			}
-			wg.Wait()
+			close(inFlight)
+			<-collected
 			b.StopTimer() // not the workers' shutdown
 		})
 		b.Run(fmt.Sprintf("workers=%d/impl=natsjs", workers), func(b *testing.B) {

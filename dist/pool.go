@@ -47,7 +47,7 @@ type Pool struct {
 	qopts   []Option // the jobs queue's
 
 	mu      sync.Mutex
-	waiting map[string]chan remoteResult
+	waiting map[string]*call
 	stats   PoolStats
 	seen    atomic.Pointer[[]WorkerInfo] // the workers, as last read for the monitor
 	refresh refresher
@@ -136,7 +136,7 @@ func NewPool(ctx context.Context, b Backend, name string, opts ...PoolOption) (*
 	if _, del := b.(Deleter); !ok || !del {
 		return nil, fmt.Errorf("dist.NewPool: %w", invalid("backend %T cannot notify or delete queues", b))
 	}
-	p := &Pool{name: name, b: b, note: note, caller: newID(), ttl: DefaultJobTTL, waiting: map[string]chan remoteResult{}, read: make(chan struct{})}
+	p := &Pool{name: name, b: b, note: note, caller: newID(), ttl: DefaultJobTTL, waiting: map[string]*call{}, read: make(chan struct{})}
 	host, _ := os.Hostname()
 	p.origin = fmt.Sprintf("%s/%d", host, os.Getpid())
 	for _, o := range opts {
@@ -237,10 +237,10 @@ func (p *Pool) readResults(ctx context.Context) {
 			continue
 		}
 		p.mu.Lock()
-		ch := p.waiting[m.Value.ID]
+		c := p.waiting[m.Value.ID]
 		delete(p.waiting, m.Value.ID)
 		switch {
-		case ch == nil:
+		case c == nil:
 			p.stats.Dropped++
 		case m.Value.Attempt > 1:
 			p.stats.Redelivered++
@@ -249,8 +249,8 @@ func (p *Pool) readResults(ctx context.Context) {
 			p.stats.Results++
 		}
 		p.mu.Unlock()
-		if ch != nil {
-			ch <- m.Value
+		if c != nil {
+			p.deliver(c, m.Value)
 		}
 		_ = m.Done(context.WithoutCancel(ctx))
 	}
@@ -279,9 +279,9 @@ func Submit[A, R any](ctx context.Context, p *Pool, f *pool.Func[A, R], arg A) (
 	if dl, ok := ctx.Deadline(); ok && dl.Before(job.Deadline) {
 		job.Deadline = dl
 	}
-	ch := make(chan remoteResult, 1)
+	c := &call{ch: make(chan remoteResult, 1)}
 	p.mu.Lock()
-	p.waiting[job.ID] = ch
+	p.waiting[job.ID] = c
 	p.mu.Unlock()
 	// Where the job came from travels in headers, for the worker's monitor
 	// and for tracing: always a trace context, a new trace if ctx has none.
@@ -297,17 +297,57 @@ func Submit[A, R any](ctx context.Context, p *Pool, f *pool.Func[A, R], arg A) (
 	p.mu.Lock()
 	p.stats.Submitted++
 	p.mu.Unlock()
-	return loom.Go(ctx, f.Name(), func(tctx context.Context) (R, error) {
-		var zero R
+	// The task runs no goroutine of its own while it waits: the result
+	// reader runs it when the result comes, or its cancellation does
+	// (whichever is first; the task's end cancels its context, which then
+	// finds it run).
+	t, prep := loom.Prepare(ctx, f.Name(), func(tctx context.Context) (R, error) {
 		select {
-		case r := <-ch:
+		case r := <-c.ch:
 			return decodeResult(f, r)
-		case <-tctx.Done():
+		default: // cancelled before the result came
 			p.forget(job.ID)
 			_ = p.note.Notify(context.WithoutCancel(tctx), cancelTopic(p.name), []byte(job.ID))
+			var zero R
 			return zero, context.Cause(tctx)
 		}
-	}), nil
+	})
+	var once sync.Once
+	run := func() { once.Do(func() { _ = prep.Run() }) }
+	context.AfterFunc(prep.Context(), run)
+	p.arm(c, run)
+	return t, nil
+}
+
+// call is a submitted job waiting for its result: the result, when it
+// comes, and what runs its task.
+type call struct {
+	ch      chan remoteResult // buffered: holds the result
+	run     func()            // set once the task exists
+	arrived bool              // the result came before run was set
+}
+
+// deliver hands r to c's task and runs it (now, or once it exists).
+func (p *Pool) deliver(c *call, r remoteResult) {
+	c.ch <- r
+	p.mu.Lock()
+	run := c.run
+	c.arrived = run == nil
+	p.mu.Unlock()
+	if run != nil {
+		run()
+	}
+}
+
+// arm sets what runs c's task, and runs it if the result came already.
+func (p *Pool) arm(c *call, run func()) {
+	p.mu.Lock()
+	c.run = run
+	arrived := c.arrived
+	p.mu.Unlock()
+	if arrived {
+		run()
+	}
 }
 
 // Remote returns a function that runs f on p's workers and waits for its
@@ -366,12 +406,15 @@ func (p *Pool) Close() error {
 	<-p.read
 	p.mu.Lock()
 	var ids []string
-	for id, ch := range p.waiting {
-		ch <- remoteResult{ID: id, Err: ErrClosed.Error(), Kind: "closed"}
+	calls := make([]*call, 0, len(p.waiting))
+	for id, c := range p.waiting {
 		delete(p.waiting, id)
-		ids = append(ids, id)
+		ids, calls = append(ids, id), append(calls, c)
 	}
 	p.mu.Unlock()
+	for i, c := range calls {
+		p.deliver(c, remoteResult{ID: ids[i], Err: ErrClosed.Error(), Kind: "closed"})
+	}
 	// Nobody will wait for these: their functions are cancelled (a worker
 	// that finishes one anyway finds no result queue, and drops it).
 	for _, id := range ids {

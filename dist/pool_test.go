@@ -243,14 +243,14 @@ func TestRemotePoolExpiredUnknownAndDuplicates(t *testing.T) {
 	}
 	// A job naming a function this process never registered (a worker
 	// binary older than the caller's, say).
-	ch := make(chan remoteResult, 1)
+	c := &call{ch: make(chan remoteResult, 1)}
 	p.mu.Lock()
-	p.waiting["unknown-job"] = ch
+	p.waiting["unknown-job"] = c
 	p.mu.Unlock()
 	if err := p.jobs.Put(ctx, remoteJob{ID: "unknown-job", Func: "no-such-func", Caller: p.caller, Deadline: time.Now().Add(time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := decodeResult(square, <-ch); !errors.Is(err, pool.ErrUnknownFunc) {
+	if _, err := decodeResult(square, <-c.ch); !errors.Is(err, pool.ErrUnknownFunc) {
 		t.Fatalf("an unknown function: %v", err)
 	}
 	// A result delivered twice: the second finds nobody and is dropped.

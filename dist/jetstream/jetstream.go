@@ -128,7 +128,7 @@ func Connect(urls string, opts ...nats.Option) (*Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jetstream.Connect %s: %w", urls, err)
 	}
-	js, err := jetstream.New(nc)
+	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(AckTimeout))
 	if err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("jetstream.Connect %s: %w", urls, err)
@@ -807,8 +807,13 @@ func (d *delivery) Header(key string) string {
 const AckTimeout = 5 * time.Second
 
 func (d *delivery) Ack(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, AckTimeout)
-	defer cancel()
+	if _, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, AckTimeout)
+		defer cancel()
+	}
+	// Without a deadline, nats.go bounds the wait by its default timeout,
+	// which the backend sets to AckTimeout.
 	return d.m.DoubleAck(ctx)
 }
 

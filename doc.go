@@ -25,6 +25,14 @@
 // names nor a live view. loom costs a little more per task (see the
 // benchmarks in bench/) for what it records.
 //
+// Three Timeouts, one per place a deadline can start: loom.Timeout bounds
+// one call made now (asyncio's wait_for) and says so with a
+// *loom.TimeoutError; policy.Timeout is the same bound as a policy, to
+// compose with Retry, Breaker and the rest (inside a Retry, each attempt
+// gets its own);
+// pool.Timeout is a Submit option whose deadline counts from submission,
+// so that work that waited too long in the queue never runs.
+//
 // Every task, group, scope and named primitive registers itself; the registry can be turned
 // off with SetRegistry(false) or LOOM_REGISTRY=off. Debug mode
 // (SetDebug(true) or LOOM_DEBUG=1) records creation stacks, reports failed

@@ -18,6 +18,14 @@
 // that carry a RetryAfter (a refused breaker or limiter, an error wrapped
 // with RetryAfter) make an outer Retry wait at least that long.
 //
+// Three Timeouts, one per place a deadline can start: loom.Timeout bounds
+// one call made now (asyncio's wait_for) and says so with a
+// *loom.TimeoutError; policy.Timeout is the same bound as a policy, to
+// compose with Retry, Breaker and the rest (inside a Retry, each attempt
+// gets its own);
+// pool.Timeout is a Submit option whose deadline counts from submission,
+// so that work that waited too long in the queue never runs.
+//
 // When not to use it: one plain timeout is context.WithTimeout; a fixed
 // limit on concurrency is a loom.Semaphore. The token bucket is
 // golang.org/x/time/rate; the breaker, retry and hedge are written here

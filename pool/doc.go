@@ -11,6 +11,14 @@
 // so far, workers that retire when idle, Resize at run time, a Close that drains or fails the tasks that never ran,
 // and metrics with wait-time and run-time histograms.
 //
+// Three Timeouts, one per place a deadline can start: loom.Timeout bounds
+// one call made now (asyncio's wait_for) and says so with a
+// *loom.TimeoutError; policy.Timeout is the same bound as a policy, to
+// compose with Retry, Breaker and the rest (inside a Retry, each attempt
+// gets its own);
+// pool.Timeout is a Submit option whose deadline counts from submission,
+// so that work that waited too long in the queue never runs.
+//
 // When not to use it: goroutines are cheap, and a loom.Group with
 // loom.WithLimit is enough to bound the concurrency of one batch of work. A
 // Pool is for a limit shared by many callers over time, with a queue,

@@ -2,7 +2,8 @@ package main
 
 import (
 	"bytes"
-	"strings"
+	"regexp"
+	"strconv"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -13,8 +14,13 @@ func TestRun(t *testing.T) {
 	if err := run(&out); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), "fetched 30 pages") || strings.Contains(out.String(), "at most 6") {
+	// The semaphore's point: fetches overlap, never more than 5 at once.
+	m := regexp.MustCompile(`fetched 30 pages, \d+ bytes, at most (\d+) at once`).FindStringSubmatch(out.String())
+	if m == nil {
 		t.Fatal(out.String())
+	}
+	if peak, _ := strconv.Atoi(m[1]); peak < 2 || peak > 5 {
+		t.Fatalf("at most %d fetches at once; want 2 to 5 (the limit): %s", peak, out.String())
 	}
 }
 

@@ -173,10 +173,10 @@ func (p *Pool) report(f *registry.Figures) {
 	p.mu.Lock()
 	waiting := len(p.waiting)
 	p.mu.Unlock()
-	f.Stat("submitted", float64(st.Submitted))
-	f.Stat("results", float64(st.Results))
-	f.Stat("redelivered", float64(st.Redelivered))
-	f.Stat("dropped", float64(st.Dropped))
+	f.Counter("submitted", float64(st.Submitted))
+	f.Counter("results", float64(st.Results))
+	f.Counter("redelivered", float64(st.Redelivered))
+	f.Counter("dropped", float64(st.Dropped))
 	f.Stat("waiting", float64(waiting))
 	if ws := p.seen.Load(); ws != nil {
 		alive, lost := 0, 0

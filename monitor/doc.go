@@ -16,4 +16,15 @@
 // (also /tasks/{id}/stack), POST /api/tasks/{id}/cancel (also
 // /tasks/{id}/cancel), /api/resources, /api/events, /api/runtime,
 // /metrics, /debug/pprof/.
+//
+// /metrics follows Prometheus's naming practice, one metric per meaning:
+// loom_<kind>_<figure>{name} (loom_pool_queued, loom_queue_len,
+// loom_loop_busy_ratio_10s), counters ending in _total
+// (loom_pool_completed_total, loom_retry_retries_total), durations as
+// histograms in seconds (loom_loop_iteration_seconds,
+// loom_pool_wait_seconds, loom_pool_run_seconds), a breaker's state as
+// loom_breaker_state{name,state}, live tasks as loom_tasks{kind,state}.
+// Resource names are user input, so at most MaxNamesPerKind per kind are
+// exported. A Grafana dashboard for these metrics is in
+// monitor/grafana/loom.json.
 package monitor

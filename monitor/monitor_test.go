@@ -333,7 +333,7 @@ func TestPageMetricsRuntimeAndPprof(t *testing.T) {
 	}
 	var metrics string
 	get(t, base+"/metrics", &metrics)
-	for _, want := range []string{`loom_resource{kind="queue",name="jobs",stat="len"} 1`, "go_goroutines", "process_resident_memory_bytes"} {
+	for _, want := range []string{`loom_queue_len{name="jobs"} 1`, "go_goroutines", "process_resident_memory_bytes"} {
 		if !strings.Contains(metrics, want) {
 			t.Fatalf("metrics lack %q:\n%s", want, metrics)
 		}

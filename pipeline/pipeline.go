@@ -197,9 +197,9 @@ func (p *Pipeline) newStage(name string, opts []Option) (*stage, error) {
 }
 
 func (st *stage) report(f *registry.Figures) {
-	f.Stat("in", float64(st.in.Load()))
-	f.Stat("out", float64(st.out.Load()))
-	f.Stat("failed", float64(st.failed.Load()))
+	f.Counter("in", float64(st.in.Load()))
+	f.Counter("out", float64(st.out.Load()))
+	f.Counter("failed", float64(st.failed.Load()))
 	f.Stat("busy_workers", float64(st.busy.Load()))
 	f.Stat("workers", float64(st.workers))
 }

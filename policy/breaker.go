@@ -373,13 +373,13 @@ func (b *Breaker) Metrics() BreakerMetrics {
 
 func (b *Breaker) report(f *registry.Figures) {
 	m := b.Metrics()
-	f.Stat("state", float64(m.State)) // 0 closed, 1 open, 2 half-open
+	f.Enum("state", int(m.State), "closed", "open", "half-open")
 	f.Stat("window_calls", float64(m.WindowCalls))
 	f.Stat("window_failures", float64(m.WindowFails))
 	f.Stat("window_slow", float64(m.WindowSlow))
-	f.Stat("successes", float64(m.Successes))
-	f.Stat("failures", float64(m.Failures))
-	f.Stat("ignored", float64(m.Ignored))
-	f.Stat("rejected", float64(m.Rejected))
-	f.Stat("transitions", float64(m.Transitions))
+	f.Counter("successes", float64(m.Successes))
+	f.Counter("failures", float64(m.Failures))
+	f.Counter("ignored", float64(m.Ignored))
+	f.Counter("rejected", float64(m.Rejected))
+	f.Counter("transitions", float64(m.Transitions))
 }

@@ -80,5 +80,5 @@ func (b *Bulkhead) report(f *registry.Figures) {
 	f.Stat("size", float64(b.sem.Size()))
 	f.Stat("waiting", float64(b.Waiting()))
 	f.Stat("max_waiting", float64(b.maxWaiting))
-	f.Stat("rejected", float64(b.rejected.Load()))
+	f.Counter("rejected", float64(b.rejected.Load()))
 }

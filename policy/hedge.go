@@ -219,8 +219,8 @@ func (h *Hedge) Stats() HedgeStats {
 
 func (h *Hedge) report(f *registry.Figures) {
 	s := h.Stats()
-	f.Stat("calls", float64(s.Calls))
-	f.Stat("hedges", float64(s.Hedges))
-	f.Stat("hedge_wins", float64(s.HedgeWins))
+	f.Counter("calls", float64(s.Calls))
+	f.Counter("hedges", float64(s.Hedges))
+	f.Counter("hedge_wins", float64(s.HedgeWins))
 	f.Stat("delay_seconds", s.Delay.Seconds())
 }

@@ -166,7 +166,7 @@ func (r *RateLimit) report(f *registry.Figures) {
 	f.Stat("tokens", r.lim.Tokens())
 	f.Stat("limit_per_second", float64(r.lim.Limit()))
 	f.Stat("burst", float64(r.lim.Burst()))
-	f.Stat("rejected", float64(r.rejected.Load()))
+	f.Counter("rejected", float64(r.rejected.Load()))
 }
 
 type keyCtx struct{}
@@ -269,6 +269,6 @@ func (k *KeyedRateLimit) report(f *registry.Figures) {
 	f.Stat("keys", float64(k.Keys()))
 	f.Stat("limit_per_second", float64(k.perSecond))
 	f.Stat("burst", float64(k.burst))
-	f.Stat("rejected", float64(k.rejected.Load()))
-	f.Stat("evicted", float64(k.evicted.Load()))
+	f.Counter("rejected", float64(k.rejected.Load()))
+	f.Counter("evicted", float64(k.evicted.Load()))
 }

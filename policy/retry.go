@@ -218,11 +218,11 @@ func sleep(ctx context.Context, d time.Duration) error {
 }
 
 func (r *Retry) report(f *registry.Figures) {
-	f.Stat("calls", float64(r.calls.Load()))
-	f.Stat("attempts", float64(r.attempts.Load()))
-	f.Stat("retries", float64(r.retries.Load()))
-	f.Stat("exhausted", float64(r.exhausted.Load()))
-	f.Stat("budget_denied", float64(r.denied.Load()))
+	f.Counter("calls", float64(r.calls.Load()))
+	f.Counter("attempts", float64(r.attempts.Load()))
+	f.Counter("retries", float64(r.retries.Load()))
+	f.Counter("exhausted", float64(r.exhausted.Load()))
+	f.Counter("budget_denied", float64(r.denied.Load()))
 }
 
 // RetryStats are a Retry's counters.

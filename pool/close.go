@@ -107,17 +107,20 @@ func (p *Pool) Metrics() Metrics {
 
 func (p *Pool) report(f *registry.Figures) {
 	m := p.Metrics()
-	for _, s := range []struct {
-		name string
-		v    float64
-	}{
-		{"size", float64(m.Size)}, {"workers", float64(m.Workers)}, {"idle", float64(m.Idle)},
-		{"queued", float64(m.Queued)}, {"running", float64(m.Running)},
-		{"submitted", float64(m.Submitted)}, {"completed", float64(m.Completed)},
-		{"failed", float64(m.Failed)}, {"dropped", float64(m.Dropped)}, {"rejected", float64(m.Rejected)},
-		{"wait_p50_seconds", m.Wait.Quantile(0.5).Seconds()}, {"wait_p99_seconds", m.Wait.Quantile(0.99).Seconds()},
-		{"run_p50_seconds", m.Run.Quantile(0.5).Seconds()}, {"run_p99_seconds", m.Run.Quantile(0.99).Seconds()},
-	} {
-		f.Stat(s.name, s.v)
-	}
+	f.Stat("size", float64(m.Size))
+	f.Stat("workers", float64(m.Workers))
+	f.Stat("idle", float64(m.Idle))
+	f.Stat("queued", float64(m.Queued))
+	f.Stat("running", float64(m.Running))
+	f.Counter("submitted", float64(m.Submitted))
+	f.Counter("completed", float64(m.Completed))
+	f.Counter("failed", float64(m.Failed))
+	f.Counter("dropped", float64(m.Dropped))
+	f.Counter("rejected", float64(m.Rejected))
+	f.Display("wait_p50_seconds", m.Wait.Quantile(0.5).Seconds())
+	f.Display("wait_p99_seconds", m.Wait.Quantile(0.99).Seconds())
+	f.Display("run_p50_seconds", m.Run.Quantile(0.5).Seconds())
+	f.Display("run_p99_seconds", m.Run.Quantile(0.99).Seconds())
+	f.Histogram("wait_seconds", m.Wait.Hist())
+	f.Histogram("run_seconds", m.Run.Hist())
 }

@@ -1,8 +1,11 @@
 package pool
 
 import (
+	"slices"
 	"sync/atomic"
 	"time"
+
+	"loom/internal/registry"
 )
 
 // histBuckets is the number of buckets of a Histogram: bucket i counts
@@ -48,6 +51,19 @@ func (h *Histogram) Snapshot() HistogramSnapshot {
 	}
 	s.Sum = time.Duration(h.sum.Load())
 	return s
+}
+
+// Hist returns the snapshot as the registry's histogram, in seconds: the
+// monitor exports it to Prometheus.
+func (s HistogramSnapshot) Hist() registry.Hist {
+	h := registry.Hist{Counts: slices.Clone(s.Counts), Sum: s.Sum.Seconds()}
+	if n := len(s.Bounds); n > 0 {
+		h.Bounds = make([]float64, n-1) // the last bucket has no bound
+		for i, b := range s.Bounds[:n-1] {
+			h.Bounds[i] = b.Seconds()
+		}
+	}
+	return h
 }
 
 // Quantile returns an upper bound for the q-quantile (0 < q ≤ 1): the

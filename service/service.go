@@ -486,7 +486,7 @@ func (s *Supervisor) report(f *registry.Figures) {
 	}
 	f.Stat("services", float64(len(s.Status())))
 	f.Stat("running", float64(running))
-	f.Stat("restarts", float64(restarts))
+	f.Counter("restarts", float64(restarts))
 }
 
 // RunMain runs the supervisor until SIGINT or SIGTERM (or ctx), then shuts

@@ -176,10 +176,7 @@ func printSnapshot(out io.Writer, base string, s monitor.Snapshot) {
 	fmt.Fprintf(tw, "\nRESOURCES (%d)\n", len(s.Resources))
 	fmt.Fprintln(tw, "  ID\tKIND\tNAME\tFIGURES\tWAITING")
 	for _, r := range s.Resources {
-		stats := make([]string, len(r.Stats))
-		for i, st := range r.Stats {
-			stats[i] = fmt.Sprintf("%s=%.4g", st.Name, st.Value)
-		}
+		stats := figures(r.Stats)
 		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%v\n", r.ID, r.Kind, r.Name, strings.Join(stats, " "), waiterIDs(r.Waiters))
 		for _, p := range r.Parts {
 			fmt.Fprintf(tw, "  \t\t  %s\t%s\t\n", p.Name, partLine(p))
@@ -198,6 +195,22 @@ func printSnapshot(out io.Writer, base string, s monitor.Snapshot) {
 			fmt.Fprintf(out, "  %s  %s  %s\n", e.Time.Format(time.TimeOnly), e.Check, e.Message)
 		}
 	}
+}
+
+// figures formats a resource's figures for the screen: an enum by its
+// value's name; histograms left out (their quantiles are figures too).
+func figures(stats []registry.Stat) []string {
+	out := make([]string, 0, len(stats))
+	for _, st := range stats {
+		switch {
+		case st.Type == registry.Histogram:
+		case st.Type == registry.Enum && int(st.Value) >= 0 && int(st.Value) < len(st.Values):
+			out = append(out, st.Name+"="+st.Values[int(st.Value)])
+		default:
+			out = append(out, fmt.Sprintf("%s=%.4g", st.Name, st.Value))
+		}
+	}
+	return out
 }
 
 // partLine formats a resource's part: its state and figures.
@@ -401,10 +414,7 @@ func (m *topModel) View() string {
 		}
 	case m.view == viewResources:
 		for _, r := range m.snap.Resources[:min(len(m.snap.Resources), rows)] {
-			stats := make([]string, len(r.Stats))
-			for i, st := range r.Stats {
-				stats[i] = fmt.Sprintf("%s=%.4g", st.Name, st.Value)
-			}
+			stats := figures(r.Stats)
 			fmt.Fprintf(&b, "  %-6d %-12s %-20.20s %s\n", r.ID, r.Kind, r.Name, strings.Join(stats, " "))
 			for _, p := range r.Parts {
 				fmt.Fprintf(&b, "  %-6s %-12s   %-18.18s %s\n", "", "", p.Name, partLine(p))

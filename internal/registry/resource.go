@@ -29,9 +29,40 @@ type Resource struct {
 }
 
 // Stat is one figure of a resource, such as a semaphore's "held" count.
+// A gauge (the default) says how much there is now; a counter only grows
+// (a count since the resource was made); a histogram counts durations by
+// bucket, its Value being the number of them; a display figure (a
+// quantile, say) is for people and is not exported to Prometheus, which
+// gets the histogram instead.
 type Stat struct {
 	Name  string  `json:"name"`
 	Value float64 `json:"value"`
+	// Type is "", for a gauge, or "counter", "histogram", "display" or
+	// "enum".
+	Type string `json:"type,omitempty"`
+	// Hist is a histogram's buckets.
+	Hist *Hist `json:"histogram,omitempty"`
+	// Values names an enum's values; Value is the index of the current one.
+	Values []string `json:"values,omitempty"`
+}
+
+// The types of a Stat.
+const (
+	Gauge     = ""
+	Counter   = "counter"
+	Histogram = "histogram"
+	Display   = "display"
+	Enum      = "enum"
+)
+
+// Hist is a histogram of durations: Counts[i] observations at most
+// Bounds[i] seconds (and above Bounds[i-1]); Counts has one more bucket
+// than Bounds, the last, with no upper bound. Sum is their total in
+// seconds.
+type Hist struct {
+	Bounds []float64 `json:"bounds"`
+	Counts []uint64  `json:"counts"`
+	Sum    float64   `json:"sum"`
 }
 
 // Figures is what a resource says about itself when the monitor asks.
@@ -61,8 +92,35 @@ type Waiter struct {
 	Since time.Time `json:"since"`
 }
 
-// Stat adds a named figure.
-func (r *Figures) Stat(name string, v float64) { r.stats = append(r.stats, Stat{name, v}) }
+// Stat adds a named gauge: how much there is now.
+func (r *Figures) Stat(name string, v float64) { r.stats = append(r.stats, Stat{Name: name, Value: v}) }
+
+// Counter adds a named count that only grows over the resource's life.
+func (r *Figures) Counter(name string, v float64) {
+	r.stats = append(r.stats, Stat{Name: name, Value: v, Type: Counter})
+}
+
+// Display adds a figure for people only, such as a quantile that a
+// histogram also gives: the monitor shows it, Prometheus does not get it.
+func (r *Figures) Display(name string, v float64) {
+	r.stats = append(r.stats, Stat{Name: name, Value: v, Type: Display})
+}
+
+// Enum adds a figure that is one of a few named values (a breaker's
+// "closed", "open" or "half-open"): values[current].
+func (r *Figures) Enum(name string, current int, values ...string) {
+	r.stats = append(r.stats, Stat{Name: name, Value: float64(current), Type: Enum, Values: values})
+}
+
+// Histogram adds a histogram of durations; its value is how many there
+// are.
+func (r *Figures) Histogram(name string, h Hist) {
+	var n uint64
+	for _, c := range h.Counts {
+		n += c
+	}
+	r.stats = append(r.stats, Stat{Name: name, Value: float64(n), Type: Histogram, Hist: &h})
+}
 
 // Part adds a named part with its state and figures (at most MaxParts).
 func (r *Figures) Part(name, state string, stats ...Stat) {

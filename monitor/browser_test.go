@@ -4,17 +4,23 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"loom"
 	"loom/internal/registry"
+	"loom/loop"
+	"loom/policy"
+	"loom/pool"
 )
 
 // chromium finds the browser. Under CI it must be there (scripts/
@@ -56,6 +62,50 @@ func TestPageInHeadlessChromium(t *testing.T) {
 		f.Part("worker browser-host/7", "lost", registry.Stat{Name: "running", Value: 1})
 	})
 
+	// Something for every chart: a group with members (the tree), a pool
+	// kept busy, a loop, a breaker, a queue.
+	ctx, stopWork := context.WithCancel(context.Background())
+	defer stopWork()
+	g := loom.NewGroup(ctx, loom.WithName("browser-group"))
+	for i := range 3 {
+		g.Go(fmt.Sprintf("browser-member-%d", i), func(ctx context.Context) error { <-ctx.Done(); return nil })
+	}
+	defer func() { stopWork(); _ = g.Wait() }()
+	p := pool.New("browser-pool", pool.WithSize(2))
+	defer p.Close(context.Background())
+	l, err := loop.New(loop.WithName("browser-loop"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	looped := make(chan error, 1)
+	go func() { looped <- l.Run(ctx) }()
+	defer func() { stopWork(); <-looped }()
+	breaker := policy.NewBreaker("browser-breaker")
+	q := loom.NewQueue[int]("browser-queue", 100)
+	worked := make(chan struct{})
+	go func() {
+		defer close(worked)
+		for i := 0; ctx.Err() == nil; i++ {
+			if task, err := pool.Submit(ctx, p, "browser-work", func(context.Context) (int, error) { return i, nil }); err == nil {
+				_, _ = task.Wait(ctx)
+			}
+			_, _ = policy.Do(ctx, func(context.Context) (int, error) { return i, nil }, breaker)
+			_ = q.TryPut(i % 7)
+			if i%2 == 0 {
+				_, _ = q.TryGet()
+			}
+			l.CallSoon(func() {})
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	defer func() { stopWork(); <-worked }()
+	var member uint64
+	for _, in := range registry.Snapshot() {
+		if in.Name == "browser-member-1" {
+			member = in.ID
+		}
+	}
+
 	dir := t.TempDir()
 	// The background-networking flags keep Chromium from reaching for
 	// Google's hosts, which this machine's closed network refuses.
@@ -85,15 +135,32 @@ func TestPageInHeadlessChromium(t *testing.T) {
 		}
 	}
 
-	dom := string(run("--dump-dom", srv.URL+"/"))
+	// The tree expanded and a member's stack opened from the address, as
+	// a click would.
+	page := fmt.Sprintf("%s/#expand=all&stack=%d", srv.URL, member)
+	dom := string(run("--dump-dom", page))
 	for _, want := range []string{"browser-visible-task", "browser-visible-semaphore", "goroutines", "updated",
-		`worker browser-host/7 <span class="state-lost">lost</span> running=1`} {
+		`worker browser-host/7 <span class="state-lost">lost</span> running=1`,
+		"browser-group", "browser-member-2", "3 running", // the group's row counts its members
+		fmt.Sprintf(`Stack of task <span id="stack-id">%d</span>`, member), "goroutine", // the stack, opened
+	} {
 		if !strings.Contains(dom, want) {
-			t.Fatalf("the rendered page lacks %q:\n%.3000s", want, dom)
+			t.Fatalf("the rendered page lacks %q:\n%.6000s", want, dom)
+		}
+	}
+	// Every chart has drawn its lines: the page counts, in each chart's
+	// plot area, the pixels of its series' colors.
+	drawn := regexp.MustCompile(`id="chart-([a-z-]+)" class="chart"[^>]*data-drawn="([^"]*)"`).FindAllStringSubmatch(dom, -1)
+	if len(drawn) != 8 {
+		t.Fatalf("%d charts drawn, want 8: %v\n%.3000s", len(drawn), drawn, dom)
+	}
+	for _, d := range drawn {
+		if n, err := strconv.Atoi(d[2]); err != nil || n < 10 {
+			t.Errorf("chart %s: %s pixels of its series drawn", d[1], d[2])
 		}
 	}
 	shot := filepath.Join(dir, "monitor.png")
-	run("--screenshot="+shot, srv.URL+"/")
+	run("--screenshot="+shot, page)
 	png, err := os.ReadFile(shot)
 	if err != nil || len(png) < 10_000 || !bytes.HasPrefix(png, []byte("\x89PNG")) {
 		t.Fatalf("screenshot: %d bytes, %v", len(png), err)

@@ -26,7 +26,7 @@ import (
 	"loom/internal/registry"
 )
 
-//go:embed page.html
+//go:embed page.html static
 var page embed.FS
 
 // DefaultAddr is where Serve listens when given an empty address: loopback
@@ -241,6 +241,7 @@ func newHandler(opts []Option) (*handler, error) {
 	h.prom.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collector{})
 	m := h.mux
 	m.HandleFunc("GET /{$}", h.index)
+	m.Handle("GET /static/", http.FileServerFS(page))
 	m.HandleFunc("GET /api/snapshot", h.snapshot)
 	m.HandleFunc("GET /api/tasks", h.tasks)
 	m.HandleFunc("GET /api/tasks/{id}", h.task)
@@ -373,6 +374,15 @@ type Snapshot struct {
 	// than the blocked-after threshold, longest first.
 	Blocked []Blocked `json:"blocked"`
 	Runtime Runtime   `json:"runtime"`
+	// Totals counts the tasks, groups and scopes started and ended since
+	// the process began: the page charts their rates.
+	Totals Totals `json:"totals"`
+}
+
+// Totals counts tasks, groups and scopes over the process's life.
+type Totals struct {
+	Started uint64 `json:"started"`
+	Ended   uint64 `json:"ended"`
 }
 
 // Blocked is a task waiting on a primitive for long.
@@ -390,6 +400,7 @@ type Blocked struct {
 func TakeSnapshot(blockedAfter time.Duration) Snapshot {
 	s := Snapshot{Time: time.Now(), Tasks: tasksNow(), Terminated: registry.Terminated(),
 		Resources: registry.Resources(), Events: registry.Events(), Runtime: readRuntime()}
+	s.Totals.Started, s.Totals.Ended = registry.Totals()
 	names := make(map[uint64]string, len(s.Tasks))
 	for _, t := range s.Tasks {
 		names[t.ID] = t.Name

@@ -328,7 +328,7 @@ func TestPageMetricsRuntimeAndPprof(t *testing.T) {
 	q := loom.NewQueue[int]("jobs", 10)
 	_ = q.TryPut(1)
 	var html string
-	if code := get(t, base+"/", &html); code != 200 || !strings.Contains(html, "loom monitor") || !strings.Contains(html, "/api/snapshot") {
+	if code := get(t, base+"/", &html); code != 200 || !strings.Contains(html, "loom monitor") || !strings.Contains(html, "api/snapshot") {
 		t.Fatalf("page: %d", code)
 	}
 	var metrics string

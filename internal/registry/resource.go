@@ -4,6 +4,7 @@ import (
 	"runtime"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 	"weak"
 )
@@ -150,6 +151,10 @@ type ResourceInfo struct {
 	Parts []Part `json:"parts,omitempty"`
 }
 
+// resourcesMade counts the IDs given to resources, so that Totals can tell
+// the tasks' from them.
+var resourcesMade atomic.Uint64
+
 var resources struct {
 	mu   sync.Mutex
 	head *Resource
@@ -165,6 +170,7 @@ func Track[T any](obj *T, kind Kind, name string, report func(obj *T, r *Figures
 		return nil
 	}
 	wp := weak.Make(obj)
+	resourcesMade.Add(1)
 	res := &Resource{id: nextID.Add(1), kind: kind, name: name, created: now()}
 	res.report = func(r *Figures) bool {
 		p := wp.Value()

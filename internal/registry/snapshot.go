@@ -120,6 +120,14 @@ func Retire(n *Node) {
 	s.mu.Unlock()
 }
 
+// Totals returns how many tasks, groups and scopes have been started and
+// have ended since the process began (while the registry was on). It
+// reads counters the registry keeps anyway: IDs handed out, less those of
+// resources, and terminations recorded.
+func Totals() (started, ended uint64) {
+	return nextID.Load() - resourcesMade.Load(), retired.Load()
+}
+
 // Terminated returns the most recent terminations, newest first.
 func Terminated() []Info {
 	total := retired.Load()

@@ -62,6 +62,10 @@ func TestRemotePoolRunsFunctions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Created by dist's own code, shown where the user called Submit.
+	if loc := task.Info().Location; !strings.Contains(loc, "TestRemotePoolRunsFunctions") || !strings.Contains(loc, "pool_test.go") {
+		t.Fatalf("the remote call's task was created at %q; want the Submit call in this test", loc)
+	}
 	if v, err := task.Wait(ctx); v != 49 || err != nil {
 		t.Fatalf("square(7) = %d, %v", v, err)
 	}

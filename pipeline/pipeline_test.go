@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -15,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"loom"
+	"loom/internal/registry"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -131,13 +133,13 @@ func TestErrorPolicies(t *testing.T) {
 	// Collect: every error comes back.
 	p = New(context.Background(), "collect")
 	got, err = ToSlice(Map(From(p, count(10)), "odd", failOdd, OnError(Collect), Workers(3)))
-	if len(got) != 5 || err == nil || strings(err) != 5 {
+	if len(got) != 5 || err == nil || joined(err) != 5 {
 		t.Fatalf("collect: %v %v", got, err)
 	}
 }
 
-// strings counts the errors joined in err.
-func strings(err error) int {
+// joined counts the errors joined in err.
+func joined(err error) int {
 	j, ok := err.(interface{ Unwrap() []error })
 	if !ok {
 		return 1
@@ -145,7 +147,7 @@ func strings(err error) int {
 	n := 0
 	for _, e := range j.Unwrap() {
 		if e != nil {
-			n += strings(e)
+			n += joined(e)
 		}
 	}
 	return n
@@ -272,5 +274,39 @@ func TestOrderedUnderContention(t *testing.T) {
 				t.Fatalf("%d items, %v", next, err)
 			}
 		})
+	}
+}
+
+// A stage's workers are loom's own wrappers; the monitor shows them as
+// created where the user called Map, not inside this package.
+func TestStageWorkersShowTheUsersCallSite(t *testing.T) {
+	ctx := context.Background()
+	release := make(chan struct{})
+	pl := New(ctx, "where")
+	out := Map(From(pl, slices.Values([]int{1, 2, 3})), "where-stage", func(ctx context.Context, n int) (int, error) {
+		<-release
+		return n, nil
+	}, Workers(2))
+	var locations []string
+	for deadline := time.Now().Add(5 * time.Second); len(locations) == 0 && time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		for _, in := range registry.Snapshot() {
+			if strings.HasPrefix(in.Name, "where-stage#") {
+				locations = append(locations, in.Location)
+			}
+		}
+	}
+	close(release)
+	for range out.Items() {
+	}
+	if err := pl.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if len(locations) == 0 {
+		t.Fatal("no worker of the stage in the registry")
+	}
+	for _, loc := range locations {
+		if !strings.Contains(loc, "TestStageWorkersShowTheUsersCallSite") || !strings.Contains(loc, "pipeline_test.go") {
+			t.Fatalf("a worker created at %q; want the Map call in this test", loc)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package registry
 import (
 	"fmt"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -74,6 +75,14 @@ func (n *Node) Init(kind Kind, name string, parent uint64, pc uintptr, skip int)
 	}
 	n.id = nextID.Add(1)
 	n.created = now()
+	if pc != 0 && internalPC(pc) {
+		// A wrapper of loom's own (a pipeline stage's worker, a remote
+		// call's task): where it was created is the first caller outside
+		// loom, the user's Map or Submit.
+		if u := userCaller(); u != 0 {
+			n.pc = u
+		}
+	}
 	if debug.Load() {
 		var pcs [32]uintptr
 		k := runtime.Callers(skip+2, pcs[:])
@@ -148,6 +157,62 @@ func (n *Node) Cancel(cause error) bool {
 	}
 	n.cancel(cause)
 	return true
+}
+
+// pcCache remembers, for the functions tasks are made from, whether each is
+// loom's own: a direct-mapped cache of pc<<1|internal, so that the common
+// case (the user's function) costs one atomic load.
+var pcCache [512]atomic.Uint64
+
+// internalPC reports whether pc is in a function of loom's library (not its
+// tests, examples, command or benchmarks).
+func internalPC(pc uintptr) bool {
+	slot := &pcCache[(pc>>3)%uintptr(len(pcCache))]
+	if e := slot.Load(); e>>1 == uint64(pc) {
+		return e&1 == 1
+	}
+	in := false
+	if f := runtime.FuncForPC(pc); f != nil {
+		file, _ := f.FileLine(pc)
+		in = libraryFunc(f.Name(), file)
+	}
+	e := uint64(pc) << 1
+	if in {
+		e |= 1
+	}
+	slot.Store(e)
+	return in
+}
+
+// libraryFunc reports whether the function named name, in file, is part of
+// loom's library.
+func libraryFunc(name, file string) bool {
+	if strings.HasSuffix(file, "_test.go") {
+		return false
+	}
+	if strings.HasPrefix(name, "loom.") {
+		return true
+	}
+	rest, ok := strings.CutPrefix(name, "loom/")
+	return ok && !strings.HasPrefix(rest, "examples/") && !strings.HasPrefix(rest, "cmd/") && !strings.HasPrefix(rest, "bench")
+}
+
+// userCaller returns the pc of the first caller outside loom's library and
+// the runtime (the call into loom), or 0 if the goroutine has none (one of
+// loom's own, such as a pipeline's).
+func userCaller() uintptr {
+	var pcs [32]uintptr
+	k := runtime.Callers(2, pcs[:])
+	frames := runtime.CallersFrames(pcs[:k])
+	for {
+		f, more := frames.Next()
+		if !libraryFunc(f.Function, f.File) && !strings.HasPrefix(f.Function, "runtime.") {
+			return f.PC
+		}
+		if !more {
+			return 0
+		}
+	}
 }
 
 // location returns where the function at pc is defined, as

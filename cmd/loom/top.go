@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"sort"
 	"strings"
@@ -30,8 +32,10 @@ tasks as a live, sortable list, with a detail view (stack) and cancel, and
 views of the pools, queues, primitives, policies and loops. With --once it
 prints one snapshot, as text or --json, for scripts.
 
-Keys: tab switch view, s change sort, up/down move, enter details and
-stack, c cancel the selected task (asks first), esc back, q quit.`,
+Keys: up/down (j/k) move, PgUp/PgDn page, g/G top and end, / filter by
+name, t the tree of who started whom, s change sort, enter details and
+stack, c cancel the selected task (asks first), tab switch view, esc back,
+q quit. The selected task stays selected across refreshes.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			addr := monitor.DefaultAddr
@@ -100,13 +104,22 @@ func (c *topClient) snapshot(ctx context.Context) (monitor.Snapshot, error) {
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			// A monitor that is there but slow (a very large snapshot):
+			// say so, rather than that there is none.
+			return snap, fmt.Errorf("the monitor at %s did not answer within %v: %w", c.base, c.http.Timeout, err)
+		}
 		return snap, fmt.Errorf("no monitor at %s: %w", c.base, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return snap, fmt.Errorf("monitor at %s: %s", c.base, resp.Status)
 	}
-	return snap, json.NewDecoder(resp.Body).Decode(&snap)
+	if err := json.NewDecoder(resp.Body).Decode(&snap); err != nil {
+		return snap, fmt.Errorf("reading the monitor's snapshot: %w", err)
+	}
+	return snap, nil
 }
 
 func (c *topClient) stack(ctx context.Context, id uint64) (string, error) {
@@ -241,6 +254,7 @@ type (
 	snapMsg struct {
 		snap monitor.Snapshot
 		err  error
+		took time.Duration
 	}
 	stackMsg  string
 	cancelMsg struct {
@@ -259,14 +273,24 @@ const (
 
 var sortNames = []string{"id", "age", "state", "name"}
 
+// maxInterval bounds the wait between polls after errors or slow answers.
+const maxInterval = 30 * time.Second
+
 type topModel struct {
 	c        *topClient
-	interval time.Duration
+	interval time.Duration // asked for
+	next     time.Duration // the wait before the next poll: longer after errors and slow answers
 	snap     monitor.Snapshot
 	err      error
 	view     int
 	sortBy   int
-	cursor   int
+	tree     bool      // tasks as the tree of who started whom
+	filter   string    // tasks whose name contains it
+	editing  bool      // typing the filter
+	list     []listRow // the tasks as shown: sorted or as a tree, filtered; made once per change
+	selected uint64    // the selected task's ID, kept across refreshes
+	cursor   int       // its row in list
+	offset   int       // the first row on screen
 	detail   *monitor.Task
 	stack    string
 	confirm  bool
@@ -275,20 +299,42 @@ type topModel struct {
 	height   int
 }
 
+// listRow is a task as the list shows it, with its depth in the tree.
+type listRow struct {
+	t     monitor.Task
+	depth int
+}
+
 func newTopModel(c *topClient, interval time.Duration) *topModel {
-	return &topModel{c: c, interval: interval, height: 40, width: 120}
+	return &topModel{c: c, interval: interval, next: interval, height: 40, width: 120}
 }
 
 func (m *topModel) fetch() tea.Msg {
+	start := time.Now()
 	snap, err := m.c.snapshot(context.Background())
-	return snapMsg{snap, err}
+	return snapMsg{snap, err, time.Since(start)}
 }
 
 func (m *topModel) Init() tea.Cmd { return m.fetch }
 
-// tasks returns the live tasks in the current order.
+// tasks returns the tasks as the list shows them.
 func (m *topModel) tasks() []monitor.Task {
-	ts := append([]monitor.Task(nil), m.snap.Tasks...)
+	out := make([]monitor.Task, len(m.list))
+	for i, r := range m.list {
+		out[i] = r.t
+	}
+	return out
+}
+
+// relist rebuilds the list after a new snapshot or a change of sort,
+// filter or view, and keeps the selected task selected.
+func (m *topModel) relist() {
+	ts := make([]monitor.Task, 0, len(m.snap.Tasks))
+	for _, t := range m.snap.Tasks {
+		if m.filter == "" || strings.Contains(strings.ToLower(t.Name), strings.ToLower(m.filter)) {
+			ts = append(ts, t)
+		}
+	}
 	sort.SliceStable(ts, func(i, j int) bool {
 		switch sortNames[m.sortBy] {
 		case "age":
@@ -300,16 +346,91 @@ func (m *topModel) tasks() []monitor.Task {
 		}
 		return ts[i].ID < ts[j].ID
 	})
-	return ts
+	m.list = m.list[:0]
+	if m.tree {
+		m.list = treeOrder(ts, m.list)
+	} else {
+		for _, t := range ts {
+			m.list = append(m.list, listRow{t: t})
+		}
+	}
+	m.cursor = min(m.cursor, max(len(m.list)-1, 0))
+	for i, r := range m.list {
+		if r.t.ID == m.selected {
+			m.cursor = i
+			break
+		}
+	}
+	m.follow()
+}
+
+// treeOrder appends ts to out in the order of the tree: each task under
+// the one it belongs to, in the sort order among siblings.
+func treeOrder(ts []monitor.Task, out []listRow) []listRow {
+	ids := make(map[uint64]bool, len(ts))
+	for _, t := range ts {
+		ids[t.ID] = true
+	}
+	children := map[uint64][]monitor.Task{}
+	for _, t := range ts {
+		p := t.Parent
+		if !ids[p] {
+			p = 0
+		}
+		children[p] = append(children[p], t)
+	}
+	var walk func(p uint64, depth int)
+	walk = func(p uint64, depth int) {
+		for _, t := range children[p] {
+			out = append(out, listRow{t: t, depth: depth})
+			walk(t.ID, depth+1)
+		}
+	}
+	walk(0, 0)
+	return out
+}
+
+// follow records the task under the cursor as the selected one and
+// scrolls so that it is on screen.
+func (m *topModel) follow() {
+	if m.cursor < len(m.list) {
+		m.selected = m.list[m.cursor].t.ID
+	}
+	rows := m.rows()
+	if m.cursor < m.offset {
+		m.offset = m.cursor
+	}
+	if m.cursor >= m.offset+rows {
+		m.offset = m.cursor - rows + 1
+	}
+	m.offset = max(min(m.offset, len(m.list)-rows), 0)
+}
+
+// rows is how many list rows fit on the screen.
+func (m *topModel) rows() int { return max(m.height-8, 3) }
+
+func (m *topModel) move(delta int) {
+	m.cursor = max(min(m.cursor+delta, len(m.list)-1), 0)
+	m.follow()
 }
 
 func (m *topModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
 		m.width, m.height = msg.Width, msg.Height
+		m.follow()
 	case snapMsg:
-		m.snap, m.err = msg.snap, msg.err
-		return m, tea.Tick(m.interval, func(time.Time) tea.Msg { return tickMsg{} })
+		m.err = msg.err
+		if msg.err == nil {
+			m.snap = msg.snap
+			m.relist()
+			// Poll again after the interval, or four times as long as the
+			// answer took if that is longer: a slow monitor is not flooded.
+			m.next = min(max(m.interval, 4*msg.took), maxInterval)
+		} else {
+			m.next = min(2*m.next, maxInterval)
+		}
+		return m, tea.Tick(m.next, func(time.Time) tea.Msg { return tickMsg{} })
 	case tickMsg:
 		return m, m.fetch
 	case stackMsg:
@@ -322,8 +443,44 @@ func (m *topModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		return m, m.fetch
 	case tea.KeyMsg:
+		if msg.Type == tea.KeyRunes && len(msg.Runes) > 1 {
+			// Keys typed faster than the terminal is read arrive as one
+			// message ("/needle"): take them one by one.
+			var cmds []tea.Cmd
+			for _, r := range msg.Runes {
+				_, cmd := m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}})
+				cmds = append(cmds, cmd)
+			}
+			return m, tea.Batch(cmds...)
+		}
+		if m.editing {
+			return m.editFilter(msg)
+		}
 		return m.key(msg.String())
 	}
+	return m, nil
+}
+
+// editFilter takes the keys typed after "/": the filter applies as it is
+// typed; enter keeps it, esc clears it.
+func (m *topModel) editFilter(k tea.KeyMsg) (tea.Model, tea.Cmd) {
+	switch k.Type {
+	case tea.KeyEnter:
+		m.editing = false
+	case tea.KeyEsc:
+		m.editing, m.filter = false, ""
+	case tea.KeyBackspace:
+		if r := []rune(m.filter); len(r) > 0 {
+			m.filter = string(r[:len(r)-1])
+		}
+	case tea.KeyRunes, tea.KeySpace:
+		if len(m.filter) < 200 {
+			m.filter += string(k.Runes)
+		}
+	case tea.KeyCtrlC:
+		return m, tea.Quit
+	}
+	m.relist()
 	return m, nil
 }
 
@@ -342,18 +499,32 @@ func (m *topModel) key(k string) (tea.Model, tea.Cmd) {
 		return m, tea.Quit
 	case "tab":
 		m.view = (m.view + 1) % viewCount
-		m.cursor, m.detail = 0, nil
+		m.detail = nil
 	case "s":
 		m.sortBy = (m.sortBy + 1) % len(sortNames)
+		m.relist()
+	case "t":
+		m.tree = !m.tree
+		m.relist()
+	case "/":
+		m.view, m.detail, m.editing = viewTasks, nil, true
 	case "up", "k":
-		m.cursor = max(m.cursor-1, 0)
+		m.move(-1)
 	case "down", "j":
-		m.cursor++
+		m.move(1)
+	case "pgup", "ctrl+b":
+		m.move(-m.rows())
+	case "pgdown", "ctrl+f", " ":
+		m.move(m.rows())
+	case "home", "g":
+		m.move(-len(m.list))
+	case "end", "G":
+		m.move(len(m.list))
 	case "esc":
 		m.detail, m.stack = nil, ""
 	case "enter":
-		if ts := m.tasks(); m.view == viewTasks && m.cursor < len(ts) {
-			t := ts[m.cursor]
+		if m.view == viewTasks && m.cursor < len(m.list) {
+			t := m.list[m.cursor].t
 			m.detail, m.stack = &t, "loading…"
 			return m, func() tea.Msg {
 				s, err := m.c.stack(context.Background(), t.ID)
@@ -364,9 +535,9 @@ func (m *topModel) key(k string) (tea.Model, tea.Cmd) {
 			}
 		}
 	case "c":
-		if ts := m.tasks(); m.view == viewTasks {
-			if m.detail == nil && m.cursor < len(ts) {
-				t := ts[m.cursor]
+		if m.view == viewTasks {
+			if m.detail == nil && m.cursor < len(m.list) {
+				t := m.list[m.cursor].t
 				m.detail = &t
 			}
 			if m.detail != nil {
@@ -378,40 +549,58 @@ func (m *topModel) key(k string) (tea.Model, tea.Cmd) {
 	return m, nil
 }
 
+// footer is the last line: the keys.
+const footer = "↑↓/jk move  PgUp/PgDn page  g/G top/end  / filter  t tree  s sort  enter stack  c cancel  tab view  esc back  q quit"
+
 func (m *topModel) View() string {
 	var b strings.Builder
 	rt := m.snap.Runtime
-	fmt.Fprintf(&b, "loom top  %s  goroutines %d  sched p99 %v  gc p99 %v  [%s]  sort: %s\n",
-		m.c.base, rt.Goroutines, rt.SchedLatencyP99, rt.GCPauseP99,
-		[]string{"tasks", "resources", "events"}[m.view], sortNames[m.sortBy])
-	if m.err != nil {
-		fmt.Fprintf(&b, "error: %v\n", m.err)
+	mode := "list"
+	if m.tree {
+		mode = "tree"
 	}
-	if m.status != "" {
+	fmt.Fprintf(&b, "loom top  %s  goroutines %d  sched p99 %v  gc p99 %v  [%s]  %s, sort: %s\n",
+		m.c.base, rt.Goroutines, rt.SchedLatencyP99, rt.GCPauseP99,
+		[]string{"tasks", "resources", "events"}[m.view], mode, sortNames[m.sortBy])
+	switch {
+	case m.err != nil:
+		fmt.Fprintf(&b, "error: %v (again in %v)\n", m.err, m.next)
+	case m.editing || m.filter != "":
+		cursor := ""
+		if m.editing {
+			cursor = "_"
+		}
+		fmt.Fprintf(&b, "filter: %s%s  (%d of %d tasks)\n", m.filter, cursor, len(m.list), len(m.snap.Tasks))
+	case m.status != "":
 		fmt.Fprintln(&b, m.status)
+	default:
+		b.WriteString("\n")
 	}
 	if n := len(m.snap.Blocked); n > 0 {
 		bl := m.snap.Blocked[0]
 		fmt.Fprintf(&b, "%d blocked; longest: task %d %q on %s %q for %s\n", n, bl.Task, bl.TaskName, bl.Kind, bl.Resource, ageString(bl.WaitingSeconds))
+	} else {
+		b.WriteString("\n")
 	}
-	b.WriteString("\n")
-	rows := max(m.height-6, 5)
+	rows := m.rows()
 	switch {
 	case m.detail != nil && m.view == viewTasks:
 		t := m.detail
 		fmt.Fprintf(&b, "task %d  %s %q  state %s  age %s  parent %d\ncreated at %s\n\n%s\n",
 			t.ID, t.Kind, t.Name, t.State, ageString(t.AgeSeconds), t.Parent, t.Location, m.stack)
 	case m.view == viewTasks:
-		ts := m.tasks()
-		m.cursor = min(m.cursor, max(len(ts)-1, 0))
-		fmt.Fprintf(&b, "  %-8s %-6s %-10s %-9s %-24s %s\n", "ID", "KIND", "STATE", "AGE", "NAME", "WHERE")
-		for i, t := range ts[:min(len(ts), rows)] {
+		fmt.Fprintf(&b, "  %-8s %-6s %-10s %-9s %-28s %s\n", "ID", "KIND", "STATE", "AGE", "NAME", "WHERE")
+		end := min(m.offset+rows, len(m.list))
+		for i := m.offset; i < end; i++ {
+			r := m.list[i]
 			mark := " "
 			if i == m.cursor {
 				mark = ">"
 			}
-			fmt.Fprintf(&b, "%s %-8d %-6s %-10s %-9s %-24.24s %s\n", mark, t.ID, t.Kind, t.State, ageString(t.AgeSeconds), t.Name, t.Location)
+			name := strings.Repeat("  ", min(r.depth, 8)) + r.t.Name
+			fmt.Fprintf(&b, "%s %-8d %-6s %-10s %-9s %-28.28s %s\n", mark, r.t.ID, r.t.Kind, r.t.State, ageString(r.t.AgeSeconds), name, r.t.Location)
 		}
+		fmt.Fprintf(&b, "  rows %d-%d of %d\n", min(m.offset+1, end), end, len(m.list))
 	case m.view == viewResources:
 		for _, r := range m.snap.Resources[:min(len(m.snap.Resources), rows)] {
 			stats := figures(r.Stats)
@@ -425,5 +614,6 @@ func (m *topModel) View() string {
 			fmt.Fprintf(&b, "  %s  %-16s %s\n", e.Time.Format(time.TimeOnly), e.Check, e.Message)
 		}
 	}
+	b.WriteString(footer)
 	return b.String()
 }

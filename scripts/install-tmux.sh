@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs Debian's tmux for loom top's terminal test (it drives loom top
+# in a real terminal and reads the screen), if it is not there yet. The
+# test skips with a message where there is none.
+set -euo pipefail
+if command -v tmux >/dev/null 2>&1; then
+  exit 0
+fi
+sudo=""
+if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -q || true
+$sudo apt-get install -y -q --no-install-recommends tmux

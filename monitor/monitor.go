@@ -253,6 +253,7 @@ func newHandler(opts []Option) (*handler, error) {
 	m.HandleFunc("GET /api/resources", h.resources)
 	m.HandleFunc("GET /api/events", h.events)
 	m.HandleFunc("GET /api/runtime", h.runtime)
+	m.HandleFunc("GET /api/cpu", h.cpu)
 	m.Handle("GET /metrics", promhttp.HandlerFor(h.prom, promhttp.HandlerOpts{}))
 	m.HandleFunc("/debug/pprof/", pprof.Index)
 	m.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)

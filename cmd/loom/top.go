@@ -34,8 +34,8 @@ prints one snapshot, as text or --json, for scripts.
 
 Keys: up/down (j/k) move, PgUp/PgDn page, g/G top and end, / filter by
 name, t the tree of who started whom, s change sort, enter details and
-stack, c cancel the selected task (asks first), tab switch view, esc back,
-q quit. The selected task stays selected across refreshes.`,
+stack, p CPU time by task name (sampled for 2s), c cancel the selected
+task (asks first), tab switch view, esc back, q quit. The selected task stays selected across refreshes.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			addr := monitor.DefaultAddr
@@ -120,6 +120,26 @@ func (c *topClient) snapshot(ctx context.Context) (monitor.Snapshot, error) {
 		return snap, fmt.Errorf("reading the monitor's snapshot: %w", err)
 	}
 	return snap, nil
+}
+
+// cpu samples the program's CPU for d and returns its time by task name.
+func (c *topClient) cpu(ctx context.Context, d time.Duration) (monitor.CPUProfile, error) {
+	var p monitor.CPUProfile
+	req, err := c.request(ctx, "GET", fmt.Sprintf("/api/cpu?seconds=%g", d.Seconds()))
+	if err != nil {
+		return p, err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return p, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var e struct{ Error string }
+		_ = json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&e)
+		return p, fmt.Errorf("monitor: %s: %s", resp.Status, e.Error)
+	}
+	return p, json.NewDecoder(resp.Body).Decode(&p)
 }
 
 func (c *topClient) stack(ctx context.Context, id uint64) (string, error) {
@@ -262,7 +282,14 @@ type (
 		err error
 	}
 	tickMsg struct{}
+	cpuMsg  struct {
+		p   monitor.CPUProfile
+		err error
+	}
 )
+
+// cpuSampling is how long p samples the CPU.
+const cpuSampling = 2 * time.Second
 
 const (
 	viewTasks = iota
@@ -293,6 +320,7 @@ type topModel struct {
 	offset   int       // the first row on screen
 	detail   *monitor.Task
 	stack    string
+	cpu      *monitor.CPUProfile // the last CPU sampling, shown until esc
 	confirm  bool
 	status   string
 	width    int
@@ -435,6 +463,12 @@ func (m *topModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, m.fetch
 	case stackMsg:
 		m.stack = string(msg)
+	case cpuMsg:
+		if msg.err != nil {
+			m.status = "CPU sampling: " + msg.err.Error()
+		} else {
+			m.cpu, m.status = &msg.p, ""
+		}
 	case cancelMsg:
 		if msg.err != nil {
 			m.status = fmt.Sprintf("cancel %d: %v", msg.id, msg.err)
@@ -521,7 +555,13 @@ func (m *topModel) key(k string) (tea.Model, tea.Cmd) {
 	case "end", "G":
 		m.move(len(m.list))
 	case "esc":
-		m.detail, m.stack = nil, ""
+		m.detail, m.stack, m.cpu = nil, "", nil
+	case "p":
+		m.status = fmt.Sprintf("sampling the CPU for %v…", cpuSampling)
+		return m, func() tea.Msg {
+			p, err := m.c.cpu(context.Background(), cpuSampling)
+			return cpuMsg{p, err}
+		}
 	case "enter":
 		if m.view == viewTasks && m.cursor < len(m.list) {
 			t := m.list[m.cursor].t
@@ -550,7 +590,7 @@ func (m *topModel) key(k string) (tea.Model, tea.Cmd) {
 }
 
 // footer is the last line: the keys.
-const footer = "↑↓/jk move  PgUp/PgDn page  g/G top/end  / filter  t tree  s sort  enter stack  c cancel  tab view  esc back  q quit"
+const footer = "↑↓/jk move  PgUp/PgDn page  g/G top/end  / filter  t tree  s sort  enter stack  p CPU  c cancel  tab view  esc back  q quit"
 
 func (m *topModel) View() string {
 	var b strings.Builder
@@ -584,6 +624,16 @@ func (m *topModel) View() string {
 	}
 	rows := m.rows()
 	switch {
+	case m.cpu != nil:
+		fmt.Fprintf(&b, "CPU by task name, sampled for %v (%.2f s of CPU)\n", m.cpu.Period.Round(time.Millisecond), m.cpu.Seconds)
+		fmt.Fprintf(&b, "  %-7s %-9s %-6s %s\n", "SHARE", "CPU", "KIND", "NAME")
+		for _, sh := range m.cpu.Shares[:min(len(m.cpu.Shares), rows)] {
+			name, kind := sh.Name, sh.Kind
+			if kind == "" {
+				name, kind = "(not a loom task: runtime, monitor, plain goroutines)", "-"
+			}
+			fmt.Fprintf(&b, "  %5.1f%%  %-9s %-6s %s\n", 100*sh.Share, time.Duration(sh.Seconds*float64(time.Second)).Round(time.Millisecond), kind, name)
+		}
 	case m.detail != nil && m.view == viewTasks:
 		t := m.detail
 		fmt.Fprintf(&b, "task %d  %s %q  state %s  age %s  parent %d\ncreated at %s\n\n%s\n",

@@ -2,18 +2,22 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"loom"
 	"loom/monitor"
 )
+
+var tmuxRuns atomic.Int64
 
 // tmuxSession runs loom top (this test binary as the command) in a tmux
 // session of its own, 140 columns by 40 rows, and returns what drives it.
@@ -22,7 +26,7 @@ func tmuxSession(t *testing.T, args ...string) (keys func(...string), screen fun
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Skip("no tmux; run scripts/install-tmux.sh to run the terminal test")
 	}
-	socket := fmt.Sprintf("loom-top-test-%d", os.Getpid())
+	socket := fmt.Sprintf("loom-top-test-%d-%d", os.Getpid(), tmuxRuns.Add(1)) // a server of its own each run
 	tmux := func(a ...string) (string, error) {
 		out, err := exec.Command("tmux", append([]string{"-L", socket}, a...)...).CombinedOutput()
 		return string(out), err
@@ -74,7 +78,21 @@ func TestTopInATerminal(t *testing.T) {
 		g.Go(fmt.Sprintf("tmux-member-%02d", i), func(ctx context.Context) error { <-ctx.Done(); return nil })
 	}
 	needle := loom.Go(ctx, "tmux-needle", func(ctx context.Context) (int, error) { <-ctx.Done(); return 0, nil })
-	defer func() { stop(); _ = g.Wait(); _, _ = needle.Wait(context.Background()) }()
+	burner := loom.Go(ctx, "tmux-burner", func(ctx context.Context) (int, error) {
+		sum := sha256.Sum256(nil)
+		for ctx.Err() == nil {
+			for range 1000 {
+				sum = sha256.Sum256(sum[:])
+			}
+		}
+		return int(sum[0]), nil
+	})
+	defer func() {
+		stop()
+		_ = g.Wait()
+		_, _ = needle.Wait(context.Background())
+		_, _ = burner.Wait(context.Background())
+	}()
 
 	keys, screen := tmuxSession(t, "top", strings.TrimPrefix(srv.URL, "http://"), "--interval", "200ms")
 	waitScreen(t, screen, "the task list and the footer", func(s string) bool {
@@ -113,6 +131,11 @@ func TestTopInATerminal(t *testing.T) {
 	if path := os.Getenv("LOOM_KEEP_TOP_CAPTURE"); path != "" {
 		_ = os.WriteFile(path, []byte(strings.TrimRight(tree, "\n ")+"\n"), 0o644)
 	}
+	// CPU by task name: the burner first.
+	keys("p")
+	waitScreen(t, screen, "the CPU by task name", func(s string) bool {
+		return regexp.MustCompile(`CPU by task name[^\n]*\n[^\n]*SHARE[^\n]*\n\s+[\d.]+%\s+\S+\s+task\s+tmux-burner`).MatchString(s)
+	})
 	keys("q")
 	waitScreen(t, screen, "loom top ending", func(s string) bool { return !strings.Contains(s, "q quit") })
 }

@@ -3,14 +3,17 @@ package bench
 import (
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
 
 	"loom"
+	"loom/internal/registry"
 	"loom/monitor"
 )
 
@@ -72,4 +75,63 @@ func BenchmarkMonitorOverhead(b *testing.B) {
 		cancel()
 		wg.Wait()
 	})
+}
+
+// BenchmarkMonitorScale measures the monitor with many live tasks (1,000
+// groups of blocked tasks): one request per operation, with the bytes it
+// answers. snapshot is what the page and loom top poll (DefaultTaskLimit
+// tasks, the counts, the resources); snapshot-all lists every task;
+// summary counts without listing; metrics is a Prometheus scrape; stack is
+// one task's stack. -short runs 10,000 tasks only.
+func BenchmarkMonitorScale(b *testing.B) {
+	sizes := []int{10_000, 100_000}
+	if testing.Short() {
+		sizes = sizes[:1]
+	}
+	for _, n := range sizes {
+		ctx, stop := context.WithCancel(context.Background())
+		var groups []*loom.Group
+		for g := range 1000 {
+			grp := loom.NewGroup(ctx, loom.WithName(fmt.Sprintf("scale-%d", g)))
+			for range n / 1000 {
+				grp.Go("scale-task", func(ctx context.Context) error { <-ctx.Done(); return nil })
+			}
+			groups = append(groups, grp)
+		}
+		h, err := monitor.Handler()
+		if err != nil {
+			b.Fatal(err)
+		}
+		srv := httptest.NewServer(h)
+		var one uint64
+		if infos, _ := registry.Select(registry.Filter{NamePrefix: "scale-task", Limit: 1}); len(infos) > 0 {
+			one = infos[0].ID
+		}
+		for _, c := range []struct{ name, path string }{
+			{"snapshot", "/api/snapshot"}, {"snapshot-all", "/api/snapshot?limit=0"}, {"summary", "/api/summary"},
+			{"metrics", "/metrics"}, {"stack", fmt.Sprintf("/api/tasks/%d/stack", one)},
+		} {
+			b.Run(fmt.Sprintf("tasks=%d/%s", n, c.name), func(b *testing.B) {
+				var size int64
+				for range b.N {
+					resp, err := http.Get(srv.URL + c.path)
+					if err != nil {
+						b.Fatal(err)
+					}
+					size, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 {
+						b.Fatalf("%s: %s", c.path, resp.Status)
+					}
+				}
+				b.ReportMetric(float64(size)/1024, "KiB")
+				b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/req")
+			})
+		}
+		srv.Close()
+		stop()
+		for _, g := range groups {
+			_ = g.Wait()
+		}
+	}
 }

@@ -53,8 +53,8 @@ func (collector) Collect(ch chan<- prometheus.Metric) {
 			counts[key{kind, st.String()}] = 0
 		}
 	}
-	for _, in := range registry.Snapshot() {
-		counts[key{in.Kind, in.State}]++
+	for k, n := range registry.Counts() {
+		counts[key{k[0], k[1]}] += n
 	}
 	for k, n := range counts {
 		ch <- prometheus.MustNewConstMetric(descTasks, prometheus.GaugeValue, float64(n), k.kind, k.state)

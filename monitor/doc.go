@@ -12,10 +12,17 @@
 // unless it was given a token (WithToken), which requests must then carry.
 //
 // Endpoints: / (the page), /api/snapshot (everything at once, with the
-// long-blocked tasks), /api/tasks, /api/tasks/{id}, /api/tasks/{id}/stack
+// long-blocked tasks), /api/tasks, /api/summary (counts by kind and
+// state, nothing listed), /api/tasks/{id}, /api/tasks/{id}/stack
 // (also /tasks/{id}/stack), POST /api/tasks/{id}/cancel (also
 // /tasks/{id}/cancel), /api/resources, /api/events, /api/runtime,
 // /metrics, /debug/pprof/.
+//
+// The snapshot and the task list hold at most DefaultTaskLimit tasks unless
+// asked for another limit (limit=N, 0 for all), with tasks_total and
+// whether they were truncated; /api/tasks pages with after= (the last ID
+// of the page before) and filters by kind=, state=, name= (a prefix) and
+// parent=.
 //
 // /metrics follows Prometheus's naming practice, one metric per meaning:
 // loom_<kind>_<figure>{name} (loom_pool_queued, loom_queue_len,

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -244,6 +245,7 @@ func newHandler(opts []Option) (*handler, error) {
 	m.Handle("GET /static/", http.FileServerFS(page))
 	m.HandleFunc("GET /api/snapshot", h.snapshot)
 	m.HandleFunc("GET /api/tasks", h.tasks)
+	m.HandleFunc("GET /api/summary", h.summary)
 	m.HandleFunc("GET /api/tasks/{id}", h.task)
 	m.HandleFunc("GET /api/tasks/{id}/stack", h.stack)
 	m.HandleFunc("POST /api/tasks/{id}/cancel", h.cancel)
@@ -354,13 +356,70 @@ type Task struct {
 }
 
 func tasksNow() []Task {
+	ts, _ := selectTasks(registry.Filter{})
+	return ts
+}
+
+// selectTasks returns the live tasks that pass f, with their ages, and how
+// many passed in all.
+func selectTasks(f registry.Filter) ([]Task, int) {
 	now := time.Now()
-	infos := registry.Snapshot()
+	infos, total := registry.Select(f)
 	out := make([]Task, len(infos))
 	for i, in := range infos {
 		out[i] = Task{Info: in, AgeSeconds: now.Sub(in.Created).Seconds()}
 	}
-	return out
+	return out, total
+}
+
+// DefaultTaskLimit is how many tasks a snapshot or a task list holds
+// unless the request asks for another limit (limit=N, 0 for all): past it,
+// the answer says how many there are in all, and is truncated.
+const DefaultTaskLimit = 1000
+
+// MaxTaskLimit bounds the limit a request may ask for.
+const MaxTaskLimit = 1_000_000
+
+// taskFilter reads a request's task filter: limit (default
+// DefaultTaskLimit, 0 for no limit), after (the last ID of the previous
+// page), kind, state, name (a prefix) and parent.
+func taskFilter(r *http.Request) (registry.Filter, error) {
+	q := r.URL.Query()
+	f := registry.Filter{Limit: DefaultTaskLimit, Kind: q.Get("kind"), State: q.Get("state"), NamePrefix: q.Get("name")}
+	num := func(key string, max uint64) (uint64, bool, error) {
+		s := q.Get(key)
+		if s == "" {
+			return 0, false, nil
+		}
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil || v > max {
+			return 0, false, fmt.Errorf("monitor: %w: %s=%q; want a number from 0 to %d", loom.ErrInvalidArgument, key, s, max)
+		}
+		return v, true, nil
+	}
+	if v, ok, err := num("limit", MaxTaskLimit); err != nil {
+		return f, err
+	} else if ok {
+		f.Limit = int(v)
+	}
+	var err error
+	if f.After, _, err = num("after", math.MaxUint64); err != nil {
+		return f, err
+	}
+	if f.Parent, f.HasParent, err = num("parent", math.MaxUint64); err != nil {
+		return f, err
+	}
+	switch f.Kind {
+	case "", "task", "group", "scope":
+	default:
+		return f, fmt.Errorf("monitor: %w: kind=%q; want task, group or scope", loom.ErrInvalidArgument, f.Kind)
+	}
+	switch f.State {
+	case "", "pending", "running", "done", "failed", "cancelled":
+	default:
+		return f, fmt.Errorf("monitor: %w: state=%q; want pending, running, done, failed or cancelled", loom.ErrInvalidArgument, f.State)
+	}
+	return f, nil
 }
 
 // Snapshot is everything the monitor shows, at one moment: what the page
@@ -378,6 +437,34 @@ type Snapshot struct {
 	// Totals counts the tasks, groups and scopes started and ended since
 	// the process began: the page charts their rates.
 	Totals Totals `json:"totals"`
+	// TasksTotal is how many live tasks there are; TasksTruncated is set
+	// when Tasks holds only the first of them (by ID), as the limit asks.
+	TasksTotal     int  `json:"tasks_total"`
+	TasksTruncated bool `json:"tasks_truncated"`
+	// Counts are the live tasks by kind and state, all of them.
+	Counts []Count `json:"counts"`
+}
+
+// Count is how many live tasks of one kind are in one state.
+type Count struct {
+	Kind  string `json:"kind"`
+	State string `json:"state"`
+	N     int    `json:"n"`
+}
+
+// counts returns the live tasks by kind and state, in a stable order.
+func counts() []Count {
+	var out []Count
+	for k, n := range registry.Counts() {
+		out = append(out, Count{Kind: k[0], State: k[1], N: n})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Kind != out[j].Kind {
+			return out[i].Kind < out[j].Kind
+		}
+		return out[i].State < out[j].State
+	})
+	return out
 }
 
 // Totals counts tasks, groups and scopes over the process's life.
@@ -398,9 +485,15 @@ type Blocked struct {
 
 // TakeSnapshot reads the registry and the Go runtime; tasks that waited
 // longer than blockedAfter on one primitive are listed as blocked.
-func TakeSnapshot(blockedAfter time.Duration) Snapshot {
-	s := Snapshot{Time: time.Now(), Tasks: tasksNow(), Terminated: registry.Terminated(),
-		Resources: registry.Resources(), Events: registry.Events(), Runtime: readRuntime()}
+func TakeSnapshot(blockedAfter time.Duration, filters ...registry.Filter) Snapshot {
+	f := registry.Filter{}
+	if len(filters) > 0 {
+		f = filters[0]
+	}
+	tasks, total := selectTasks(f)
+	s := Snapshot{Time: time.Now(), Tasks: tasks, Terminated: registry.Terminated(),
+		Resources: registry.Resources(), Events: registry.Events(), Runtime: readRuntime(),
+		TasksTotal: total, TasksTruncated: len(tasks) < total, Counts: counts()}
 	s.Totals.Started, s.Totals.Ended = registry.Totals()
 	names := make(map[uint64]string, len(s.Tasks))
 	for _, t := range s.Tasks {
@@ -418,12 +511,48 @@ func TakeSnapshot(blockedAfter time.Duration) Snapshot {
 	return s
 }
 
+// snapshot serves GET /api/snapshot, its tasks filtered and limited as
+// taskFilter reads them (DefaultTaskLimit unless the request says).
 func (h *handler) snapshot(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, TakeSnapshot(h.cfg.blockedAfter))
+	f, err := taskFilter(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, TakeSnapshot(h.cfg.blockedAfter, f))
+}
+
+// TaskPage is one page of GET /api/tasks: the tasks that pass the
+// request's filter, Total of them in all; when Truncated, Next is the
+// after= of the next page.
+type TaskPage struct {
+	Tasks      []Task          `json:"tasks"`
+	Total      int             `json:"total"`
+	Truncated  bool            `json:"truncated"`
+	Next       uint64          `json:"next,omitempty"`
+	Terminated []registry.Info `json:"terminated"`
 }
 
 func (h *handler) tasks(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"tasks": tasksNow(), "terminated": registry.Terminated()})
+	f, err := taskFilter(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	ts, total := selectTasks(f)
+	p := TaskPage{Tasks: ts, Total: total, Truncated: len(ts) < total, Terminated: registry.Terminated()}
+	if p.Truncated && len(ts) > 0 {
+		p.Next = ts[len(ts)-1].ID
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+// summary serves GET /api/summary: the live tasks by kind and state, and
+// the totals, without a copy of any task: what to poll at scale.
+func (h *handler) summary(w http.ResponseWriter, r *http.Request) {
+	var t Totals
+	t.Started, t.Ended = registry.Totals()
+	writeJSON(w, http.StatusOK, map[string]any{"time": time.Now(), "counts": counts(), "totals": t})
 }
 
 // liveTask finds the task the request names, or answers 400 or 404 and

@@ -380,3 +380,72 @@ func TestSnapshotListsLongBlockedTasks(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The task list at scale: a limit, a cursor, filters by kind, state, name
+// prefix and parent, with the total and whether the answer was truncated;
+// the summary counts without listing; bad parameters are refused.
+func TestTaskListLimitsCursorAndFilters(t *testing.T) {
+	base := serve(t)
+	ctx, stop := context.WithCancel(context.Background())
+	g := loom.NewGroup(ctx, loom.WithName("page-group"))
+	for i := range 25 {
+		g.Go(fmt.Sprintf("page-member-%02d", i), func(ctx context.Context) error { <-ctx.Done(); return nil })
+	}
+	defer func() { stop(); _ = g.Wait() }()
+	var seen []uint64
+	after := uint64(0)
+	for page := 0; ; page++ {
+		var p TaskPage
+		if code := get(t, fmt.Sprintf("%s/api/tasks?limit=10&name=page-member&after=%d", base, after), &p); code != 200 {
+			t.Fatalf("page %d: %d", page, code)
+		}
+		if p.Total != 25-len(seen) || len(p.Tasks) != min(10, p.Total) || p.Truncated != (p.Total > 10) {
+			t.Fatalf("page %d: %d tasks of %d, truncated %v", page, len(p.Tasks), p.Total, p.Truncated)
+		}
+		for _, tk := range p.Tasks {
+			if !strings.HasPrefix(tk.Name, "page-member") || (len(seen) > 0 && tk.ID <= seen[len(seen)-1]) {
+				t.Fatalf("page %d: %+v out of order or not a member", page, tk)
+			}
+			seen = append(seen, tk.ID)
+		}
+		if !p.Truncated {
+			break
+		}
+		after = p.Next
+	}
+	if len(seen) != 25 {
+		t.Fatalf("the pages held %d members, want 25", len(seen))
+	}
+	var byParent TaskPage
+	get(t, fmt.Sprintf("%s/api/tasks?parent=%d&state=running&limit=0", base, g.ID()), &byParent)
+	if byParent.Total != 25 || len(byParent.Tasks) != 25 {
+		t.Fatalf("by parent: %d of %d", len(byParent.Tasks), byParent.Total)
+	}
+	var groups TaskPage
+	get(t, base+"/api/tasks?kind=group&name=page-group", &groups)
+	if groups.Total != 1 || groups.Tasks[0].ID != g.ID() {
+		t.Fatalf("by kind: %+v", groups)
+	}
+	var snap Snapshot
+	get(t, base+"/api/snapshot?limit=5", &snap)
+	if len(snap.Tasks) != 5 || !snap.TasksTruncated || snap.TasksTotal < 26 {
+		t.Fatalf("a limited snapshot: %d tasks of %d, truncated %v", len(snap.Tasks), snap.TasksTotal, snap.TasksTruncated)
+	}
+	var sum struct{ Counts []Count }
+	get(t, base+"/api/summary", &sum)
+	running := 0
+	for _, c := range sum.Counts {
+		if c.Kind == "task" && c.State == "running" {
+			running = c.N
+		}
+	}
+	if running < 25 {
+		t.Fatalf("the summary counts %d running tasks: %+v", running, sum.Counts)
+	}
+	for _, bad := range []string{"limit=-1", "limit=x", "limit=2000000", "after=x", "parent=-3", "kind=thread", "state=asleep"} {
+		var e map[string]string
+		if code := get(t, base+"/api/tasks?"+bad, &e); code != 400 {
+			t.Errorf("%s: %d", bad, code)
+		}
+	}
+}

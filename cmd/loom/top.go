@@ -650,7 +650,11 @@ func (m *topModel) View() string {
 			name := strings.Repeat("  ", min(r.depth, 8)) + r.t.Name
 			fmt.Fprintf(&b, "%s %-8d %-6s %-10s %-9s %-28.28s %s\n", mark, r.t.ID, r.t.Kind, r.t.State, ageString(r.t.AgeSeconds), name, r.t.Location)
 		}
-		fmt.Fprintf(&b, "  rows %d-%d of %d\n", min(m.offset+1, end), end, len(m.list))
+		more := ""
+		if m.snap.TasksTruncated {
+			more = fmt.Sprintf(" (the monitor sent the first %d of %d live tasks)", len(m.snap.Tasks), m.snap.TasksTotal)
+		}
+		fmt.Fprintf(&b, "  rows %d-%d of %d%s\n", min(m.offset+1, end), end, len(m.list), more)
 	case m.view == viewResources:
 		for _, r := range m.snap.Resources[:min(len(m.snap.Resources), rows)] {
 			stats := figures(r.Stats)

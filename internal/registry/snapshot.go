@@ -1,7 +1,9 @@
 package registry
 
 import (
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,14 +45,76 @@ func walk(f func(*Node) bool) {
 }
 
 // Snapshot returns the live nodes: every published node and every node its
-// container owns, ordered by ID.
-func Snapshot() []Info {
+// container owns, ordered by ID; with a filter, those that pass it (its
+// Limit aside: see Select).
+func Snapshot(filters ...Filter) []Info {
 	var out []Info
 	walk(func(n *Node) bool {
-		out = append(out, n.Info())
+		if len(filters) == 0 || filters[0].match(n) {
+			out = append(out, n.Info())
+		}
 		return true
 	})
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Filter selects live nodes: by kind ("task", "group", "scope"), state
+// (a State's name), name prefix and parent (when HasParent), with IDs
+// above After (a cursor), at most Limit of them (0: all).
+type Filter struct {
+	Kind, State, NamePrefix string
+	Parent                  uint64
+	HasParent               bool
+	After                   uint64
+	Limit                   int
+}
+
+func (f *Filter) match(n *Node) bool {
+	return n.id > f.After && (f.Kind == "" || n.kind.String() == f.Kind) && (f.State == "" || n.State().String() == f.State) &&
+		(f.NamePrefix == "" || strings.HasPrefix(n.name, f.NamePrefix)) && (!f.HasParent || n.parent == f.Parent)
+}
+
+// Select returns the live nodes that pass f, by ID, at most f.Limit, and
+// how many passed in all. Only the nodes returned are copied: the first
+// walk notes the IDs that pass, the second copies those it keeps (a node
+// that ended between the two is left out).
+func Select(f Filter) (out []Info, total int) {
+	var ids []uint64
+	walk(func(n *Node) bool {
+		if f.match(n) {
+			ids = append(ids, n.id)
+		}
+		return true
+	})
+	total = len(ids)
+	if f.Limit <= 0 || f.Limit >= len(ids) {
+		return Snapshot(f), total
+	}
+	slices.Sort(ids)
+	keep := make(map[uint64]bool, f.Limit)
+	for _, id := range ids[:f.Limit] {
+		keep[id] = true
+	}
+	out = make([]Info, 0, f.Limit)
+	walk(func(n *Node) bool {
+		if keep[n.id] {
+			out = append(out, n.Info())
+		}
+		return true
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, total
+}
+
+// Counts returns how many live nodes there are of each kind and state,
+// without copying any: what a metrics scrape needs.
+func Counts() map[[2]string]int {
+	out := map[[2]string]int{}
+	walk(func(n *Node) bool {
+		out[[2]string{n.kind.String(), n.State().String()}]++
+		return true
+	})
 	return out
 }
 

@@ -77,14 +77,14 @@ func BenchmarkMonitorOverhead(b *testing.B) {
 	})
 }
 
-// BenchmarkMonitorScale measures the monitor with many live tasks (1,000
-// groups of blocked tasks): one request per operation, with the bytes it
+// BenchmarkMonitorScale measures the monitor with 10k, 100k and 1M live
+// tasks (1,000 groups of blocked tasks): one request per operation, with the bytes it
 // answers. snapshot is what the page and loom top poll (DefaultTaskLimit
 // tasks, the counts, the resources); snapshot-all lists every task;
 // summary counts without listing; metrics is a Prometheus scrape; stack is
 // one task's stack. -short runs 10,000 tasks only.
 func BenchmarkMonitorScale(b *testing.B) {
-	sizes := []int{10_000, 100_000}
+	sizes := []int{10_000, 100_000, 1_000_000}
 	if testing.Short() {
 		sizes = sizes[:1]
 	}

@@ -159,6 +159,14 @@ func TestPageInHeadlessChromium(t *testing.T) {
 			t.Errorf("chart %s: %s pixels of its series drawn", d[1], d[2])
 		}
 	}
+	// A list truncated to one task: the group opened from the address
+	// loads its members.
+	small := string(run("--dump-dom", fmt.Sprintf("%s/#limit=1&open=%d", srv.URL, g.ID())))
+	for _, want := range []string{"the first 1 by ID shown", "browser-member-0", "browser-member-2"} {
+		if !strings.Contains(small, want) {
+			t.Fatalf("the truncated page lacks %q:\n%.6000s", want, small)
+		}
+	}
 	shot := filepath.Join(dir, "monitor.png")
 	run("--screenshot="+shot, page)
 	png, err := os.ReadFile(shot)

@@ -354,9 +354,27 @@ func page(path string) string {
 // rest.
 func answer(path string, head, close bool) []byte {
 	if path == "/health" {
-		return render(200, "ok\n", head, close, textPlain)
+		return healthAnswers[b2i(head)][b2i(close)]
 	}
 	return render(200, page(path), head, close, "text/html; charset=utf-8")
+}
+
+// healthAnswers are /health's answers, made once, by [head][close]: the
+// loop copies what it writes, so they are shared.
+var healthAnswers = func() (a [2][2][]byte) {
+	for h := range 2 {
+		for c := range 2 {
+			a[h][c] = render(200, "ok\n", h == 1, c == 1, textPlain)
+		}
+	}
+	return a
+}()
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // refuse answers a request that could not be parsed, and counts it.
@@ -373,20 +391,28 @@ var statusText = map[int]string{200: "OK", 400: "Bad Request", 413: "Content Too
 
 // render builds a response.
 func render(status int, body string, head, close bool, contentType string, extra ...string) []byte {
-	var b strings.Builder
-	fmt.Fprintf(&b, "HTTP/1.1 %d %s\r\nContent-Length: %d\r\nContent-Type: %s\r\n", status, statusText[status], len(body), contentType)
+	b := make([]byte, 0, 96+len(contentType)+len(body))
+	b = append(b, "HTTP/1.1 "...)
+	b = strconv.AppendInt(b, int64(status), 10)
+	b = append(b, ' ')
+	b = append(b, statusText[status]...)
+	b = append(b, "\r\nContent-Length: "...)
+	b = strconv.AppendInt(b, int64(len(body)), 10)
+	b = append(b, "\r\nContent-Type: "...)
+	b = append(b, contentType...)
+	b = append(b, "\r\n"...)
 	for _, h := range extra {
-		b.WriteString(h)
-		b.WriteString("\r\n")
+		b = append(b, h...)
+		b = append(b, "\r\n"...)
 	}
 	if close {
-		b.WriteString("Connection: close\r\n")
+		b = append(b, "Connection: close\r\n"...)
 	}
-	b.WriteString("\r\n")
+	b = append(b, "\r\n"...)
 	if !head {
-		b.WriteString(body)
+		b = append(b, body...)
 	}
-	return []byte(b.String())
+	return b
 }
 
 // Answer parses the complete requests at the start of buf and returns their

@@ -131,7 +131,7 @@ func localAddr(fd int) *net.TCPAddr {
 }
 
 func readFD(fd int, buf []byte) (int, error) {
-	n, err := unix.Read(fd, buf)
+	n, err := sysRead(fd, buf)
 	if err == unix.EINTR {
 		return readFD(fd, buf)
 	}
@@ -145,7 +145,7 @@ func writevFD(fd int, iov [][]byte) (int, error) {
 		var n int
 		var err error
 		if len(iov) == 1 {
-			n, err = unix.Write(fd, iov[0])
+			n, err = sysWrite(fd, iov[0])
 		} else {
 			n, err = writev(fd, iov)
 		}

@@ -355,11 +355,6 @@ type Task struct {
 	AgeSeconds float64 `json:"age_seconds"`
 }
 
-func tasksNow() []Task {
-	ts, _ := selectTasks(registry.Filter{})
-	return ts
-}
-
 // selectTasks returns the live tasks that pass f, with their ages, and how
 // many passed in all.
 func selectTasks(f registry.Filter) ([]Task, int) {

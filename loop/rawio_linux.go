@@ -13,24 +13,15 @@ import (
 // non-blocking socket cannot block, and the scheduler's bookkeeping around
 // a system call (entersyscall, exitsyscall) was a tenth of loom serve's
 // CPU time per request.
-func sysRead(fd int, buf []byte) (int, error) {
-	var p unsafe.Pointer
-	if len(buf) > 0 {
-		p = unsafe.Pointer(&buf[0])
-	}
-	n, _, errno := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(p), uintptr(len(buf)))
-	if errno != 0 {
-		return -1, errno
-	}
-	return int(n), nil
-}
+func sysRead(fd int, buf []byte) (int, error)  { return rawIO(unix.SYS_READ, fd, buf) }
+func sysWrite(fd int, buf []byte) (int, error) { return rawIO(unix.SYS_WRITE, fd, buf) }
 
-func sysWrite(fd int, buf []byte) (int, error) {
+func rawIO(trap uintptr, fd int, buf []byte) (int, error) {
 	var p unsafe.Pointer
 	if len(buf) > 0 {
 		p = unsafe.Pointer(&buf[0])
 	}
-	n, _, errno := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(p), uintptr(len(buf)))
+	n, _, errno := unix.RawSyscall(trap, uintptr(fd), uintptr(p), uintptr(len(buf)))
 	if errno != 0 {
 		return -1, errno
 	}

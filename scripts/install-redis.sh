@@ -7,10 +7,8 @@ set -euo pipefail
 if command -v redis-server >/dev/null 2>&1; then
   exit 0
 fi
+bash "$(dirname "$0")/apt-install.sh" --no-install-recommends redis-server
 sudo=""
 if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -q || true
-$sudo apt-get install -y -q --no-install-recommends redis-server
 # Debian starts the service on install; the benchmark runs its own.
 $sudo service redis-server stop >/dev/null 2>&1 || true

@@ -6,8 +6,4 @@ set -euo pipefail
 if command -v tmux >/dev/null 2>&1; then
   exit 0
 fi
-sudo=""
-if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -q || true
-$sudo apt-get install -y -q --no-install-recommends tmux
+bash "$(dirname "$0")/apt-install.sh" --no-install-recommends tmux

@@ -77,3 +77,25 @@ func ExampleSubmit() {
 	<-served
 	// Output: 42 <nil>
 }
+
+// Headers travel beside a message's value, and a W3C trace context with
+// it: the handler's work joins the producer's trace.
+func ExampleHeader() {
+	ctx := context.Background()
+	q, err := dist.Open[string](ctx, dist.Memory(), "traced")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer q.Close()
+	tctx, _ := dist.WithTraceparent(ctx, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+	_ = q.Put(tctx, "resize a.png", dist.Header("Tenant", "acme"))
+	m, _ := q.Get(ctx)
+	tp := m.Header(dist.HeaderTraceparent)
+	fmt.Println(m.Value, "for", m.Header("Tenant"))
+	fmt.Println("same trace:", strings.HasPrefix(tp, "00-4bf92f3577b34da6a3ce929d0e0e4736-"), "own parent ID:", !strings.Contains(tp, "00f067aa0ba902b7"))
+	_ = m.Done(ctx)
+	// Output:
+	// resize a.png for acme
+	// same trace: true own parent ID: true
+}

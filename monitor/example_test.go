@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"time"
 
 	"loom"
 	"loom/monitor"
@@ -35,4 +36,31 @@ func ExampleHandler() {
 	_ = json.NewDecoder(resp.Body).Decode(&t)
 	fmt.Println(t.Kind, t.Name, t.State)
 	// Output: task report running
+}
+
+// CPU time by task name, from a short CPU profile read by the pprof
+// labels loom puts on task goroutines (GET /api/cpu serves the same).
+func ExampleSampleCPU() {
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	busy := loom.Go(ctx, "hashing", func(ctx context.Context) (int, error) {
+		n := 0
+		for ctx.Err() == nil {
+			n++
+		}
+		return n, nil
+	})
+	p, err := monitor.SampleCPU(context.Background(), 500*time.Millisecond)
+	stop()
+	_, _ = busy.Wait(context.Background())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, s := range p.Shares {
+		if s.Name == "hashing" {
+			fmt.Println("hashing took a share:", s.Share > 0)
+		}
+	}
+	// Output: hashing took a share: true
 }

@@ -101,3 +101,19 @@ func ExampleNew() {
 	fmt.Println(v, err, calls)
 	// Output: 42 <nil> 2
 }
+
+// One backoff for every growing wait: a Retry's, a supervisor's restarts,
+// a distributed queue's redeliveries. Without jitter the waits double.
+func ExampleBackoff() {
+	b := policy.Backoff{Base: 100 * time.Millisecond, Max: time.Second, Jitter: policy.NoJitter}
+	for n := 1; n <= 5; n++ {
+		fmt.Println(n, b.Delay(n))
+	}
+	_ = policy.NewRetry("api", policy.Attempts(5), policy.WithBackoff(b))
+	// Output:
+	// 1 100ms
+	// 2 200ms
+	// 3 400ms
+	// 4 800ms
+	// 5 1s
+}

@@ -135,7 +135,7 @@ func (n *Node) setState(s State) {
 func (n *Node) Finish(s State, err error) {
 	n.err = err
 	if n.id != 0 {
-		n.ended = now()
+		n.ended = max(now(), n.created)
 	}
 	n.setState(s)
 }

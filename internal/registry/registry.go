@@ -164,9 +164,61 @@ func Debug() bool { return debug.Load() }
 // SetDebug turns debug checks on or off.
 func SetDebug(on bool) { debug.Store(on) }
 
-// now returns the monotonic time since the registry's epoch. It is cheaper
-// than time.Now and enough for ordering and ages.
-func now() int64 { return int64(time.Since(epoch)) }
+// The registry's clock. Millisecond resolution is enough for the task
+// list, ages and the history of terminations, and a clock read costs
+// 20-50 ns on a VM, twice per task: so while tasks are being made and
+// ended, a goroutine keeps a coarse time, refreshed every millisecond, and
+// now reads it with one atomic load. The goroutine stops after 100 ms in
+// which nobody read it; it is not started under a testing/synctest
+// bubble's fake clock (whose goroutines must all end with the bubble).
+var (
+	coarse  atomic.Int64 // ns since epoch, while ticking
+	ticking atomic.Bool
+	used    atomic.Bool // now read coarse since the last tick
+)
+
+// coarseIdle is how many idle ticks stop the coarse clock.
+const coarseIdle = 100
+
+// now returns the time since the registry's epoch, to the millisecond
+// while tasks come and go, to the nanosecond otherwise. Two goroutines may
+// see it a few microseconds apart; a node's end is never before its start
+// (Finish clamps it).
+func now() int64 {
+	if ticking.Load() {
+		if !used.Load() {
+			used.Store(true)
+		}
+		return coarse.Load()
+	}
+	t := int64(time.Since(epoch))
+	if t <= 0 {
+		return t // a synctest bubble's clock: no coarse clock
+	}
+	for c := coarse.Load(); t > c && !coarse.CompareAndSwap(c, t); c = coarse.Load() {
+	}
+	if ticking.CompareAndSwap(false, true) {
+		go tick()
+	}
+	return t
+}
+
+// tick refreshes the coarse clock every millisecond until it goes unread
+// for coarseIdle ticks.
+func tick() {
+	for idle := 0; idle < coarseIdle; {
+		time.Sleep(time.Millisecond)
+		if t := int64(time.Since(epoch)); t > coarse.Load() {
+			coarse.Store(t)
+		}
+		if used.Swap(false) {
+			idle = 0
+		} else {
+			idle++
+		}
+	}
+	ticking.Store(false)
+}
 
 // wall converts a value from now to wall-clock time.
 func wall(ns int64) time.Time {

@@ -2,11 +2,13 @@ package dist
 
 import (
 	"context"
-	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -218,8 +220,10 @@ func resultQueue(pool, caller string) string { return pool + "-r-" + caller }
 const maxJobID = 64
 
 func newID() string {
+	// Unique, not secret: math/rand/v2's generator is seeded from the
+	// system's randomness, and costs no system call per ID.
 	var b [8]byte
-	_, _ = rand.Read(b[:])
+	binary.LittleEndian.PutUint64(b[:], rand.Uint64())
 	return hex.EncodeToString(b[:])
 }
 
@@ -286,7 +290,7 @@ func Submit[A, R any](ctx context.Context, p *Pool, f *pool.Func[A, R], arg A) (
 	// Where the job came from travels in headers, for the worker's monitor
 	// and for tracing: always a trace context, a new trace if ctx has none.
 	hdr := []PutOption{Key(job.ID), Header(HeaderTraceparent, childTraceparent(ctx, true)),
-		Header(HeaderOrigin, fmt.Sprintf("%s task %d", p.origin, loom.TaskID(ctx)))}
+		Header(HeaderOrigin, p.origin+" task "+strconv.FormatUint(loom.TaskID(ctx), 10))}
 	if name := loom.TaskName(ctx); name != "" {
 		hdr = append(hdr, Header(HeaderTask, name))
 	}
@@ -509,7 +513,7 @@ func (w *poolWorker) run(ctx context.Context, job remoteJob) error {
 		// "thumbnails"`.
 		name := job.Func + " for " + MessageHeader(ctx, HeaderOrigin)
 		if from := MessageHeader(ctx, HeaderTask); from != "" {
-			name += fmt.Sprintf(" %q", from)
+			name += " " + strconv.Quote(from)
 		}
 		// Run here, on the Serve worker's goroutine: a goroutine of its own
 		// would cost two wake-ups per job.

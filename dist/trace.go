@@ -2,9 +2,10 @@ package dist
 
 import (
 	"context"
-	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"math/rand/v2"
 )
 
 // HeaderTraceparent is the header that carries a message's W3C trace
@@ -148,9 +149,10 @@ func childTraceparent(ctx context.Context, fresh bool) string {
 		if !fresh {
 			return ""
 		}
-		_, _ = rand.Read(tc.trace[:])
+		binary.LittleEndian.PutUint64(tc.trace[:8], rand.Uint64())
+		binary.LittleEndian.PutUint64(tc.trace[8:], rand.Uint64()|1) // never all zeros
 		tc.flags = 0
 	}
-	_, _ = rand.Read(tc.parent[:])
+	binary.LittleEndian.PutUint64(tc.parent[:], rand.Uint64()|1) // never all zeros
 	return tc.String()
 }

@@ -160,30 +160,44 @@ func (n *Node) Cancel(cause error) bool {
 	return true
 }
 
-// pcCache remembers, for the functions tasks are made from, whether each is
-// loom's own: a direct-mapped cache of pc<<1|internal, so that the common
-// case (the user's function) costs one atomic load.
-var pcCache [512]atomic.Uint64
+// pcCache remembers, for each pc asked about, which code it is in (a
+// pcClass): a direct-mapped cache of pc<<2|class, so that the common case
+// (the user's function) costs one atomic load, and finding the user's
+// caller costs a load per frame, with no symbol lookup once warm.
+var pcCache [1024]atomic.Uint64
+
+// A pcClass says whose code a pc is in.
+type pcClass uint64
+
+const (
+	userCode    pcClass = iota // the program's own (tests, examples and the command included)
+	libraryCode                // loom's library
+	runtimeCode                // the Go runtime
+)
+
+// classify returns whose code pc is in.
+func classify(pc uintptr) pcClass {
+	slot := &pcCache[(pc>>2)%uintptr(len(pcCache))]
+	if e := slot.Load(); e>>2 == uint64(pc) {
+		return pcClass(e & 3)
+	}
+	class := userCode
+	if f := runtime.FuncForPC(pc); f != nil {
+		file, _ := f.FileLine(pc)
+		switch {
+		case libraryFunc(f.Name(), file):
+			class = libraryCode
+		case strings.HasPrefix(f.Name(), "runtime."):
+			class = runtimeCode
+		}
+	}
+	slot.Store(uint64(pc)<<2 | uint64(class))
+	return class
+}
 
 // internalPC reports whether pc is in a function of loom's library (not its
 // tests, examples, command or benchmarks).
-func internalPC(pc uintptr) bool {
-	slot := &pcCache[(pc>>3)%uintptr(len(pcCache))]
-	if e := slot.Load(); e>>1 == uint64(pc) {
-		return e&1 == 1
-	}
-	in := false
-	if f := runtime.FuncForPC(pc); f != nil {
-		file, _ := f.FileLine(pc)
-		in = libraryFunc(f.Name(), file)
-	}
-	e := uint64(pc) << 1
-	if in {
-		e |= 1
-	}
-	slot.Store(e)
-	return in
-}
+func internalPC(pc uintptr) bool { return classify(pc) == libraryCode }
 
 // libraryFunc reports whether the function named name, in file, is part of
 // loom's library.
@@ -198,22 +212,20 @@ func libraryFunc(name, file string) bool {
 	return ok && !strings.HasPrefix(rest, "examples/") && !strings.HasPrefix(rest, "cmd/") && !strings.HasPrefix(rest, "bench")
 }
 
-// userCaller returns the pc of the first caller outside loom's library and
+// userCaller returns the pc of the first call outside loom's library and
 // the runtime (the call into loom), or 0 if the goroutine has none (one of
-// loom's own, such as a pipeline's).
+// loom's own, such as a pipeline's). The return addresses are classified
+// through pcCache: a remote call or a pipeline stage pays a few loads per
+// frame, not a symbol lookup.
 func userCaller() uintptr {
 	var pcs [32]uintptr
 	k := runtime.Callers(2, pcs[:])
-	frames := runtime.CallersFrames(pcs[:k])
-	for {
-		f, more := frames.Next()
-		if !libraryFunc(f.Function, f.File) && !strings.HasPrefix(f.Function, "runtime.") {
-			return f.PC
-		}
-		if !more {
-			return 0
+	for _, ret := range pcs[:k] {
+		if call := ret - 1; classify(call) == userCode { // the call instruction, not the return address
+			return call
 		}
 	}
+	return 0
 }
 
 // locations caches location by pc: a snapshot of 100,000 tasks made from

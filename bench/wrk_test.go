@@ -20,8 +20,9 @@ import (
 
 // BenchmarkServeWrk is the HTTP keep-alive benchmark out of process: each
 // server alone in a process pinned to CPU 0 (Go servers with GOMAXPROCS=1),
-// wrk pinned to CPU 1, GET /health over 50 and 1,000 connections for 3
-// seconds per operation. It reports the server's CPU time per request
+// wrk pinned to CPU 1, GET /health over 50 and 1,000 connections, and over
+// 50 with 16 requests per write (pipelined: the server's own cost per
+// request, with the kernel's spread over 16), for 3 seconds per operation. It reports the server's CPU time per request
 // (cpu-us/req, from /proc/PID/task/*/schedstat), requests per second, how
 // busy wrk's own core was (client-busy: near 1, the client and not the
 // server set the pace, and cpu-us/req is what compares), and syscalls per
@@ -45,9 +46,14 @@ func BenchmarkServeWrk(b *testing.B) {
 		b.Skip("needs two CPUs: the server on one, wrk on the other")
 	}
 	raiseFileLimit(b)
-	for _, conns := range []int{50, 1000} {
+	for _, load := range []struct {
+		name      string
+		conns     int
+		pipelined bool
+	}{{"conns=50", 50, false}, {"conns=1000", 1000, false}, {"pipelined=16", 50, true}} {
+		conns := load.conns
 		for _, srv := range wrkServers {
-			b.Run(fmt.Sprintf("conns=%d/impl=%s", conns, srv.name), func(b *testing.B) {
+			b.Run(fmt.Sprintf("%s/impl=%s", load.name, srv.name), func(b *testing.B) {
 				cmd, skip := srv.command(b)
 				if skip != "" {
 					b.Skip(skip)
@@ -55,14 +61,14 @@ func BenchmarkServeWrk(b *testing.B) {
 				addr, pid, stop := startPinned(b, cmd)
 				defer stop()
 				// Warm up: connections made, code paged in.
-				runWrk(b, wrk, addr, conns, time.Second)
+				runWrk(b, wrk, addr, conns, load.pipelined, time.Second)
 				var cpu time.Duration
 				var reqs, syscalls float64
 				var busy float64
 				for range b.N {
 					before := taskCPU(b, pid)
 					countSyscalls := perfSyscalls(pid, 3*time.Second)
-					r := runWrk(b, wrk, addr, conns, 3*time.Second)
+					r := runWrk(b, wrk, addr, conns, load.pipelined, 3*time.Second)
 					cpu += taskCPU(b, pid) - before
 					reqs += r.requests
 					busy = max(busy, r.busy)
@@ -194,11 +200,15 @@ type wrkResult struct {
 
 var wrkRequests = regexp.MustCompile(`(\d+) requests in`)
 
-// runWrk runs wrk on CPU 1 against addr's /health.
-func runWrk(b *testing.B, wrk, addr string, conns int, d time.Duration) wrkResult {
+// runWrk runs wrk on CPU 1 against addr's /health; pipelined, 16
+// requests per write (ref/pipeline.lua).
+func runWrk(b *testing.B, wrk, addr string, conns int, pipelined bool, d time.Duration) wrkResult {
 	b.Helper()
-	cmd := exec.Command("taskset", "-c", "1", wrk, "-t1", fmt.Sprintf("-c%d", conns), fmt.Sprintf("-d%ds", int(d.Seconds())),
-		"http://"+addr+"/health")
+	args := []string{"-c", "1", wrk, "-t1", fmt.Sprintf("-c%d", conns), fmt.Sprintf("-d%ds", int(d.Seconds()))}
+	if pipelined {
+		args = append(args, "-s", "ref/pipeline.lua")
+	}
+	cmd := exec.Command("taskset", append(args, "http://"+addr+"/health")...)
 	start := time.Now()
 	out, err := cmd.Output()
 	if err != nil {

@@ -380,7 +380,8 @@ const MaxTaskLimit = 1_000_000
 // page), kind, state, name (a prefix) and parent.
 func taskFilter(r *http.Request) (registry.Filter, error) {
 	q := r.URL.Query()
-	f := registry.Filter{Limit: DefaultTaskLimit, Kind: q.Get("kind"), State: q.Get("state"), NamePrefix: q.Get("name")}
+	f := registry.Filter{Limit: DefaultTaskLimit, Kind: q.Get("kind"), State: q.Get("state"), NamePrefix: q.Get("name"),
+		Done: r.Context().Done()} // a cancelled request stops the walk
 	num := func(key string, max uint64) (uint64, bool, error) {
 		s := q.Get(key)
 		if s == "" {
@@ -514,7 +515,11 @@ func (h *handler) snapshot(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, TakeSnapshot(h.cfg.blockedAfter, f))
+	snap := TakeSnapshot(h.cfg.blockedAfter, f)
+	if r.Context().Err() != nil {
+		return // the client is gone: its walk stopped early, and nobody reads the answer
+	}
+	writeJSON(w, http.StatusOK, snap)
 }
 
 // TaskPage is one page of GET /api/tasks: the tasks that pass the

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"loom"
+	"loom/internal/registry"
 )
 
 func TestMain(m *testing.M) {
@@ -447,5 +448,24 @@ func TestTaskListLimitsCursorAndFilters(t *testing.T) {
 		if code := get(t, base+"/api/tasks?"+bad, &e); code != 400 {
 			t.Errorf("%s: %d", bad, code)
 		}
+	}
+}
+
+// A cancelled request stops the walk over the tasks: Select returns what
+// it found before, not all of them.
+func TestCancelledRequestStopsTheWalk(t *testing.T) {
+	ctx, stop := context.WithCancel(context.Background())
+	g := loom.NewGroup(ctx, loom.WithName("walk-group"))
+	for range 5000 {
+		g.Go("walk-member", func(ctx context.Context) error { <-ctx.Done(); return nil })
+	}
+	defer func() { stop(); _ = g.Wait() }()
+	if _, total := registry.Select(registry.Filter{NamePrefix: "walk-member"}); total != 5000 {
+		t.Fatalf("%d members found, want 5000", total)
+	}
+	done := make(chan struct{})
+	close(done)
+	if _, total := registry.Select(registry.Filter{NamePrefix: "walk-member", Done: done}); total >= 5000 || total > 1024 {
+		t.Fatalf("a cancelled walk found %d members; it should stop within 1,024 nodes", total)
 	}
 }

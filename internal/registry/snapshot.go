@@ -49,11 +49,16 @@ func walk(f func(*Node) bool) {
 // Limit aside: see Select).
 func Snapshot(filters ...Filter) []Info {
 	var out []Info
+	seen := 0
 	walk(func(n *Node) bool {
-		if len(filters) == 0 || filters[0].match(n) {
+		if len(filters) == 0 {
+			out = append(out, n.Info())
+			return true
+		}
+		if filters[0].match(n) {
 			out = append(out, n.Info())
 		}
-		return true
+		return !filters[0].stopped(&seen)
 	})
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
@@ -68,6 +73,25 @@ type Filter struct {
 	HasParent               bool
 	After                   uint64
 	Limit                   int
+	// Done, if not nil, stops the walk when it is closed (the request was
+	// cancelled): Select then returns what it has, and ok false.
+	Done <-chan struct{}
+}
+
+// stopped reports, every 1,024 calls, whether f.Done is closed.
+func (f *Filter) stopped(seen *int) bool {
+	if f.Done == nil {
+		return false
+	}
+	if *seen++; *seen%1024 != 0 {
+		return false
+	}
+	select {
+	case <-f.Done:
+		return true
+	default:
+		return false
+	}
 }
 
 func (f *Filter) match(n *Node) bool {
@@ -76,16 +100,17 @@ func (f *Filter) match(n *Node) bool {
 }
 
 // Select returns the live nodes that pass f, by ID, at most f.Limit, and
-// how many passed in all. Only the nodes returned are copied: the first
+// how many passed in all (as far as it got, if f.Done closed). Only the nodes returned are copied: the first
 // walk notes the IDs that pass, the second copies those it keeps (a node
 // that ended between the two is left out).
 func Select(f Filter) (out []Info, total int) {
 	var ids []uint64
+	seen := 0
 	walk(func(n *Node) bool {
 		if f.match(n) {
 			ids = append(ids, n.id)
 		}
-		return true
+		return !f.stopped(&seen)
 	})
 	total = len(ids)
 	if f.Limit <= 0 || f.Limit >= len(ids) {
@@ -101,7 +126,7 @@ func Select(f Filter) (out []Info, total int) {
 		if keep[n.id] {
 			out = append(out, n.Info())
 		}
-		return true
+		return !f.stopped(&seen)
 	})
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, total

@@ -45,20 +45,12 @@ func walk(f func(*Node) bool) {
 }
 
 // Snapshot returns the live nodes: every published node and every node its
-// container owns, ordered by ID; with a filter, those that pass it (its
-// Limit aside: see Select).
-func Snapshot(filters ...Filter) []Info {
+// container owns, ordered by ID.
+func Snapshot() []Info {
 	var out []Info
-	seen := 0
 	walk(func(n *Node) bool {
-		if len(filters) == 0 {
-			out = append(out, n.Info())
-			return true
-		}
-		if filters[0].match(n) {
-			out = append(out, n.Info())
-		}
-		return !filters[0].stopped(&seen)
+		out = append(out, n.Info())
+		return true
 	})
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
@@ -100,34 +92,39 @@ func (f *Filter) match(n *Node) bool {
 }
 
 // Select returns the live nodes that pass f, by ID, at most f.Limit, and
-// how many passed in all (as far as it got, if f.Done closed). Only the nodes returned are copied: the first
-// walk notes the IDs that pass, the second copies those it keeps (a node
-// that ended between the two is left out).
+// how many passed in all (as far as it got, if f.Done closed). One walk
+// copies the nodes that pass while they are within the limit; only when
+// more pass than the limit allows does a second walk copy the ones with the
+// smallest IDs (a node that ended between the two is left out).
 func Select(f Filter) (out []Info, total int) {
-	var ids []uint64
+	var ids []uint64 // of the nodes that pass, when there is a limit
 	seen := 0
 	walk(func(n *Node) bool {
 		if f.match(n) {
-			ids = append(ids, n.id)
+			total++
+			if f.Limit > 0 {
+				ids = append(ids, n.id)
+			}
+			if f.Limit <= 0 || len(out) < f.Limit {
+				out = append(out, n.Info())
+			}
 		}
 		return !f.stopped(&seen)
 	})
-	total = len(ids)
-	if f.Limit <= 0 || f.Limit >= len(ids) {
-		return Snapshot(f), total
-	}
-	slices.Sort(ids)
-	keep := make(map[uint64]bool, f.Limit)
-	for _, id := range ids[:f.Limit] {
-		keep[id] = true
-	}
-	out = make([]Info, 0, f.Limit)
-	walk(func(n *Node) bool {
-		if keep[n.id] {
-			out = append(out, n.Info())
+	if f.Limit > 0 && total > f.Limit {
+		slices.Sort(ids)
+		keep := make(map[uint64]bool, f.Limit)
+		for _, id := range ids[:f.Limit] {
+			keep[id] = true
 		}
-		return !f.stopped(&seen)
-	})
+		out = out[:0]
+		walk(func(n *Node) bool {
+			if keep[n.id] {
+				out = append(out, n.Info())
+			}
+			return !f.stopped(&seen)
+		})
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, total
 }

@@ -59,17 +59,28 @@ func WithTraceparent(ctx context.Context, tp string) (context.Context, error) {
 // WithTraceparent, or, in a handler run by Serve or a function run by
 // ServePool, the one that came with the message; "" if none.
 func Traceparent(ctx context.Context) string {
+	tp, _, _ := currentTrace(ctx)
+	return tp
+}
+
+// currentTrace returns the traceparent ctx carries, parsed, and whether it
+// carries a valid one.
+func currentTrace(ctx context.Context) (string, traceContext, bool) {
+	var tp string
 	switch v := ctx.Value(msgKey{}).(type) {
 	case traced:
-		return v.tp
+		tp = v.tp
 	case Delivery:
-		if tp := v.Header(HeaderTraceparent); tp != "" {
-			if _, err := parseTraceparent(tp); err == nil {
-				return tp
-			}
-		}
+		tp = v.Header(HeaderTraceparent)
 	}
-	return ""
+	if tp == "" {
+		return "", traceContext{}, false
+	}
+	tc, err := parseTraceparent(tp)
+	if err != nil {
+		return "", traceContext{}, false
+	}
+	return tp, tc, true
 }
 
 // traceContext is a parsed traceparent.
@@ -140,12 +151,8 @@ func (tc traceContext) String() string {
 // none, a new trace; "" if ctx carries none and fresh is false. The
 // sampled flag is kept only where it came from.
 func childTraceparent(ctx context.Context, fresh bool) string {
-	var tc traceContext
-	var err error
-	if tp := Traceparent(ctx); tp != "" {
-		tc, err = parseTraceparent(tp)
-	}
-	if tc.trace == [16]byte{} || err != nil {
+	_, tc, ok := currentTrace(ctx)
+	if !ok {
 		if !fresh {
 			return ""
 		}

@@ -248,12 +248,7 @@ func figures(stats []registry.Stat) []string {
 
 // partLine formats a resource's part: its state and figures.
 func partLine(p registry.Part) string {
-	var b strings.Builder
-	b.WriteString(strings.ToUpper(p.State))
-	for _, st := range p.Stats {
-		fmt.Fprintf(&b, " %s=%.4g", st.Name, st.Value)
-	}
-	return b.String()
+	return strings.Join(append([]string{strings.ToUpper(p.State)}, figures(p.Stats)...), " ")
 }
 
 func waiterIDs(ws []registry.Waiter) []uint64 {

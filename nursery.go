@@ -91,6 +91,18 @@ func (s *nursery) Walk(f func(*registry.Node)) {
 	}
 }
 
+// Find implements registry.Container: a task's list is picked by its ID.
+func (s *nursery) Find(id uint64, f func(*registry.Node)) bool {
+	l := &s.lists[id%taskShards]
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := l.list.Find(id)
+	if n != nil {
+		f(n)
+	}
+	return n != nil
+}
+
 // enter admits the task n, or says why not. It returns the pprof label
 // context for the task's goroutine (nil when the registry is off). With
 // whileCancelled, a cancelled context does not refuse n (it runs, and sees

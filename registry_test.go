@@ -94,7 +94,7 @@ func TestRegistryCancelThroughNode(t *testing.T) {
 		<-ctx.Done()
 		return 0, context.Cause(ctx)
 	})
-	n, ok := registry.Lookup(task.ID())
+	n, ok := registry.Lookup(task.ID(), 0)
 	if !ok || !n.Info.Cancellable {
 		t.Fatalf("lookup = %+v, %v", n, ok)
 	}
@@ -102,6 +102,49 @@ func TestRegistryCancelThroughNode(t *testing.T) {
 	n.Cancel(why)
 	if _, err := task.Wait(context.Background()); err != why {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestRegistryLookupWhereTheNodeIs finds a group's task with its parent
+// given, with a wrong parent, with none, and finds a top-level task; a
+// task that has ended is found by none of them.
+func TestRegistryLookupWhereTheNodeIs(t *testing.T) {
+	release := make(chan struct{})
+	g := NewGroup(context.Background(), WithName("lookup-group"))
+	other := NewGroup(context.Background(), WithName("lookup-other"))
+	for range 8 {
+		g.Go("lookup-member", func(ctx context.Context) error { <-release; return nil })
+	}
+	top := Go(context.Background(), "lookup-top", func(ctx context.Context) (int, error) { <-release; return 0, nil })
+	infos, _ := registry.Select(registry.Filter{Parent: g.ID(), HasParent: true})
+	var members []uint64
+	for _, in := range infos {
+		members = append(members, in.ID)
+	}
+	if len(members) != 8 {
+		t.Fatalf("%d members listed, want 8", len(members))
+	}
+	for _, id := range members {
+		for _, parent := range []uint64{g.ID(), other.ID(), top.ID(), 0, id} {
+			f, ok := registry.Lookup(id, parent)
+			if !ok || f.Info.ID != id || f.Info.Parent != g.ID() || f.Info.Name != "lookup-member" {
+				t.Fatalf("Lookup(%d, parent %d) = %+v, %v", id, parent, f.Info, ok)
+			}
+		}
+	}
+	if f, ok := registry.Lookup(top.ID(), g.ID()); !ok || f.Info.Name != "lookup-top" {
+		t.Fatalf("top-level task: %+v, %v", f.Info, ok)
+	}
+	close(release)
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	_ = other.Wait()
+	top.Wait(context.Background())
+	for _, id := range append(members, top.ID()) {
+		if f, ok := registry.Lookup(id, g.ID()); ok {
+			t.Fatalf("ended node %d found: %+v", id, f.Info)
+		}
 	}
 }
 
@@ -198,7 +241,7 @@ func TestRegistryRecordsSurviveMemberReuse(t *testing.T) {
 				default:
 				}
 				for _, in := range registry.Snapshot() {
-					if f, ok := registry.Lookup(in.ID); ok && f.Info.ID != in.ID {
+					if f, ok := registry.Lookup(in.ID, in.Parent); ok && f.Info.ID != in.ID {
 						select {
 						case bad <- "lookup of " + in.Name + " found another node":
 						default:

@@ -8,12 +8,14 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
 
 	"loom"
 	"loom/internal/registry"
+	"loom/internal/scale"
 	"loom/monitor"
 )
 
@@ -89,27 +91,23 @@ func BenchmarkMonitorScale(b *testing.B) {
 		sizes = sizes[:1]
 	}
 	for _, n := range sizes {
-		ctx, stop := context.WithCancel(context.Background())
-		var groups []*loom.Group
-		for g := range 1000 {
-			grp := loom.NewGroup(ctx, loom.WithName(fmt.Sprintf("scale-%d", g)))
-			for range n / 1000 {
-				grp.Go("scale-task", func(ctx context.Context) error { <-ctx.Done(); return nil })
-			}
-			groups = append(groups, grp)
+		_, release, err := scale.Blocked(n, "scale", "scale-task")
+		if err != nil {
+			b.Fatal(err)
 		}
 		h, err := monitor.Handler()
 		if err != nil {
 			b.Fatal(err)
 		}
 		srv := httptest.NewServer(h)
-		var one uint64
+		var one, parent uint64
 		if infos, _ := registry.Select(registry.Filter{NamePrefix: "scale-task", Limit: 1}); len(infos) > 0 {
-			one = infos[0].ID
+			one, parent = infos[0].ID, infos[0].Parent
 		}
 		for _, c := range []struct{ name, path string }{
 			{"snapshot", "/api/snapshot"}, {"snapshot-all", "/api/snapshot?limit=0"}, {"summary", "/api/summary"},
-			{"metrics", "/metrics"}, {"stack", fmt.Sprintf("/api/tasks/%d/stack", one)},
+			{"metrics", "/metrics"}, {"stack", fmt.Sprintf("/api/tasks/%d/stack?parent=%d", one, parent)},
+			{"task", fmt.Sprintf("/api/tasks/%d?parent=%d", one, parent)}, {"task-noparent", fmt.Sprintf("/api/tasks/%d", one)},
 		} {
 			b.Run(fmt.Sprintf("tasks=%d/%s", n, c.name), func(b *testing.B) {
 				var size int64
@@ -125,13 +123,21 @@ func BenchmarkMonitorScale(b *testing.B) {
 					}
 				}
 				b.ReportMetric(float64(size)/1024, "KiB")
-				b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/req")
+				b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/req")
 			})
 		}
+		// The floor under one task's stack: the runtime's own profile of
+		// every goroutine's stack, without labels, formatting or HTTP.
+		b.Run(fmt.Sprintf("tasks=%d/goroutine-profile", n), func(b *testing.B) {
+			records := make([]runtime.StackRecord, runtime.NumGoroutine()+1000)
+			for range b.N {
+				if _, ok := runtime.GoroutineProfile(records); !ok {
+					b.Fatal("goroutine profile: too few records")
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/req")
+		})
 		srv.Close()
-		stop()
-		for _, g := range groups {
-			_ = g.Wait()
-		}
+		release()
 	}
 }

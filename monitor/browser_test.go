@@ -137,7 +137,7 @@ func TestPageInHeadlessChromium(t *testing.T) {
 
 	// The tree expanded and a member's stack opened from the address, as
 	// a click would.
-	page := fmt.Sprintf("%s/#expand=all&stack=%d", srv.URL, member)
+	page := fmt.Sprintf("%s/#expand=all&stack=%d&parent=%d", srv.URL, member, g.ID())
 	dom := string(run("--dump-dom", page))
 	for _, want := range []string{"browser-visible-task", "browser-visible-semaphore", "goroutines", "updated",
 		`worker browser-host/7 <span class="state-lost">lost</span> running=1`,

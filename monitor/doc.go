@@ -24,6 +24,12 @@
 // of the page before) and filters by kind=, state=, name= (a prefix) and
 // parent=.
 //
+// The requests about one task (/api/tasks/{id}, its stack, its cancel)
+// take the task's parent as a listing showed it (parent=ID): the registry
+// keeps no index by ID, which would cost every task, so it walks only
+// where the task can be, and with its parent that is one of the parent's
+// few lists. The page and loom top always pass it.
+//
 // /metrics follows Prometheus's naming practice, one metric per meaning:
 // loom_<kind>_<figure>{name} (loom_pool_queued, loom_queue_len,
 // loom_loop_busy_ratio_10s), counters ending in _total

@@ -1,8 +1,6 @@
 package monitor
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/subtle"
 	"embed"
@@ -13,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
-	rpprof "runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -556,14 +553,22 @@ func (h *handler) summary(w http.ResponseWriter, r *http.Request) {
 }
 
 // liveTask finds the task the request names, or answers 400 or 404 and
-// returns false.
+// returns false. The query's parent, as a listing showed it, lets
+// registry.Lookup walk only the parent's list.
 func liveTask(w http.ResponseWriter, r *http.Request) (registry.Found, bool) {
 	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
 	if err != nil || id == 0 {
 		writeError(w, http.StatusBadRequest, fmt.Errorf("monitor: %w: bad task id %q", loom.ErrInvalidArgument, r.PathValue("id")))
 		return registry.Found{}, false
 	}
-	n, ok := registry.Lookup(id)
+	var parent uint64
+	if q := r.URL.Query().Get("parent"); q != "" {
+		if parent, err = strconv.ParseUint(q, 10, 64); err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("monitor: %w: bad parent id %q", loom.ErrInvalidArgument, q))
+			return registry.Found{}, false
+		}
+	}
+	n, ok := registry.Lookup(id, parent)
 	if !ok {
 		writeError(w, http.StatusNotFound, fmt.Errorf("monitor: no live task %d", id))
 	}
@@ -575,59 +580,6 @@ func (h *handler) task(w http.ResponseWriter, r *http.Request) {
 		in := n.Info
 		writeJSON(w, http.StatusOK, Task{Info: in, AgeSeconds: time.Since(in.Created).Seconds()})
 	}
-}
-
-// stack returns the stacks of the goroutines labelled with the task's name
-// (pprof label loom.task, loom.group or loom.scope): names are not unique,
-// so every goroutine of that name is shown.
-func (h *handler) stack(w http.ResponseWriter, r *http.Request) {
-	n, ok := liveTask(w, r)
-	if !ok {
-		return
-	}
-	in := n.Info
-	if in.Name == "" {
-		writeError(w, http.StatusNotFound, fmt.Errorf("monitor: task %d has no name, so its goroutine carries no label to find it by", in.ID))
-		return
-	}
-	stacks := stacksLabelled(fmt.Sprintf("%q:%q", "loom."+in.Kind, in.Name))
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	if stacks == "" {
-		fmt.Fprintf(w, "no goroutine is running %s %q now (it may be queued or finishing)\n", in.Kind, in.Name)
-		return
-	}
-	_, _ = w.Write([]byte(stacks))
-}
-
-// stacksLabelled returns the goroutine-profile records whose labels
-// contain label.
-func stacksLabelled(label string) string {
-	var buf bytes.Buffer
-	_ = rpprof.Lookup("goroutine").WriteTo(&buf, 1)
-	var out strings.Builder
-	sc := bufio.NewScanner(&buf)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	var rec []string
-	flush := func() {
-		for _, l := range rec {
-			if strings.HasPrefix(l, "# labels:") && strings.Contains(l, label) {
-				out.WriteString(strings.Join(rec, "\n"))
-				out.WriteString("\n\n")
-				break
-			}
-		}
-		rec = rec[:0]
-	}
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" {
-			flush()
-			continue
-		}
-		rec = append(rec, line)
-	}
-	flush()
-	return out.String()
 }
 
 func (h *handler) cancel(w http.ResponseWriter, r *http.Request) {

@@ -17,6 +17,7 @@ import (
 
 	"loom"
 	"loom/internal/registry"
+	"loom/pipeline"
 )
 
 func TestMain(m *testing.M) {
@@ -111,8 +112,9 @@ func TestAPIShowsAndCancelsTasks(t *testing.T) {
 		t.Fatalf("%d %+v", code, one)
 	}
 	var stack string
-	get(t, fmt.Sprintf("%s/api/tasks/%d/stack", base, worker.ID()), &stack)
-	if !strings.Contains(stack, "TestAPIShowsAndCancelsTasks") || !strings.Contains(stack, `"loom.task":"fetch-page"`) {
+	get(t, fmt.Sprintf("%s/api/tasks/%d/stack?parent=%d", base, worker.ID(), g.ID()), &stack)
+	if !strings.Contains(stack, fmt.Sprintf("task %d \"fetch-page\": the goroutines running its function loom/monitor.TestAPIShowsAndCancelsTasks.func1", worker.ID())) ||
+		!strings.Contains(stack, "1 goroutine(s) with this stack:\nruntime.gopark") || !strings.Contains(stack, "monitor/monitor_test.go:") {
 		t.Fatalf("stack:\n%s", stack)
 	}
 
@@ -467,5 +469,51 @@ func TestCancelledRequestStopsTheWalk(t *testing.T) {
 	close(done)
 	if _, total := registry.Select(registry.Filter{NamePrefix: "walk-member", Done: done}); total >= 5000 || total > 1024 {
 		t.Fatalf("a cancelled walk found %d members; it should stop within 1,024 nodes", total)
+	}
+}
+
+// TestStackOfAWrappingTask asks for the stack of a pipeline stage's
+// worker, a task whose function is loom's own wrapper (its "where created"
+// is the user's Map call): the stack comes from the goroutines labelled
+// with its name, and shows the user's function at work.
+func TestStackOfAWrappingTask(t *testing.T) {
+	base := serve(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	pl := pipeline.New(ctx, "stack-pipeline")
+	entered := make(chan struct{}, 1)
+	out := pipeline.Map(pipeline.From(pl, func(yield func(int) bool) { yield(1) }), "stuck-stage", func(ctx context.Context, n int) (int, error) {
+		entered <- struct{}{}
+		<-ctx.Done()
+		return n, ctx.Err()
+	})
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		for range out.Items() {
+		}
+	}()
+	defer func() {
+		cancel()
+		<-drained
+		_ = pl.Wait()
+	}()
+	<-entered
+	infos, _ := registry.Select(registry.Filter{NamePrefix: "stuck-stage"})
+	var in registry.Info
+	for _, i := range infos {
+		if i.Name == "stuck-stage#0" {
+			in = i
+		}
+	}
+	if in.ID == 0 {
+		t.Fatalf("no worker of the stage is listed: %+v", infos)
+	}
+	var stack string
+	if code := get(t, fmt.Sprintf("%s/api/tasks/%d/stack?parent=%d", base, in.ID, in.Parent), &stack); code != 200 {
+		t.Fatalf("%d: %s", code, stack)
+	}
+	if !strings.Contains(stack, fmt.Sprintf("task %d %q: the goroutines labelled with its name", in.ID, in.Name)) ||
+		!strings.Contains(stack, fmt.Sprintf(`"loom.task":%q`, in.Name)) || !strings.Contains(stack, "TestStackOfAWrappingTask.func2") {
+		t.Fatalf("stack:\n%s", stack)
 	}
 }

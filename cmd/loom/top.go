@@ -116,10 +116,41 @@ func (c *topClient) snapshot(ctx context.Context) (monitor.Snapshot, error) {
 	if resp.StatusCode != http.StatusOK {
 		return snap, fmt.Errorf("monitor at %s: %s", c.base, resp.Status)
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&snap); err != nil {
+	if err := json.NewDecoder(bounded(resp.Body)).Decode(&snap); err != nil {
 		return snap, fmt.Errorf("reading the monitor's snapshot: %w", err)
 	}
 	return snap, nil
+}
+
+// MaxAnswerBytes bounds what loom top reads of one answer of the monitor
+// (a snapshot, a stack, a profile): the default snapshot is under 1 MiB
+// even at a million tasks, and the stacks of every goroutine of one name
+// fit many times over.
+const MaxAnswerBytes = 64 << 20
+
+// bounded reads r up to MaxAnswerBytes, and fails with a clear error past
+// it rather than read without end.
+func bounded(r io.Reader) io.Reader { return &boundedReader{r: r, left: MaxAnswerBytes} }
+
+type boundedReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (b *boundedReader) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		var one [1]byte
+		if n, err := b.r.Read(one[:]); n == 0 {
+			return 0, err
+		}
+		return 0, fmt.Errorf("the monitor's answer is longer than MaxAnswerBytes (%d MiB)", MaxAnswerBytes>>20)
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.r.Read(p)
+	b.left -= int64(n)
+	return n, err
 }
 
 // cpu samples the program's CPU for d and returns its time by task name.
@@ -139,11 +170,13 @@ func (c *topClient) cpu(ctx context.Context, d time.Duration) (monitor.CPUProfil
 		_ = json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&e)
 		return p, fmt.Errorf("monitor: %s: %s", resp.Status, e.Error)
 	}
-	return p, json.NewDecoder(resp.Body).Decode(&p)
+	return p, json.NewDecoder(bounded(resp.Body)).Decode(&p)
 }
 
-func (c *topClient) stack(ctx context.Context, id uint64) (string, error) {
-	req, err := c.request(ctx, "GET", fmt.Sprintf("/api/tasks/%d/stack", id))
+// stack returns the stack of task id, whose parent (from the listing)
+// lets the monitor find it without walking the registry.
+func (c *topClient) stack(ctx context.Context, id, parent uint64) (string, error) {
+	req, err := c.request(ctx, "GET", fmt.Sprintf("/api/tasks/%d/stack?parent=%d", id, parent))
 	if err != nil {
 		return "", err
 	}
@@ -152,12 +185,13 @@ func (c *topClient) stack(ctx context.Context, id uint64) (string, error) {
 		return "", err
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
+	b, err := io.ReadAll(bounded(resp.Body))
 	return string(b), err
 }
 
-func (c *topClient) cancel(ctx context.Context, id uint64) error {
-	req, err := c.request(ctx, "POST", fmt.Sprintf("/api/tasks/%d/cancel", id))
+// cancel cancels task id, whose parent is as for stack.
+func (c *topClient) cancel(ctx context.Context, id, parent uint64) error {
+	req, err := c.request(ctx, "POST", fmt.Sprintf("/api/tasks/%d/cancel?parent=%d", id, parent))
 	if err != nil {
 		return err
 	}
@@ -169,7 +203,7 @@ func (c *topClient) cancel(ctx context.Context, id uint64) error {
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		var e struct{ Error string }
-		_ = json.NewDecoder(resp.Body).Decode(&e)
+		_ = json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&e)
 		return fmt.Errorf("%s: %s", resp.Status, e.Error)
 	}
 	return nil
@@ -517,8 +551,8 @@ func (m *topModel) key(k string) (tea.Model, tea.Cmd) {
 	if m.confirm {
 		m.confirm = false
 		if k == "y" && m.detail != nil {
-			id := m.detail.ID
-			return m, func() tea.Msg { return cancelMsg{id, m.c.cancel(context.Background(), id)} }
+			id, parent := m.detail.ID, m.detail.Parent
+			return m, func() tea.Msg { return cancelMsg{id, m.c.cancel(context.Background(), id, parent)} }
 		}
 		m.status = "not cancelled"
 		return m, nil
@@ -562,7 +596,7 @@ func (m *topModel) key(k string) (tea.Model, tea.Cmd) {
 			t := m.list[m.cursor].t
 			m.detail, m.stack = &t, "loading…"
 			return m, func() tea.Msg {
-				s, err := m.c.stack(context.Background(), t.ID)
+				s, err := m.c.stack(context.Background(), t.ID, t.Parent)
 				if err != nil {
 					s = err.Error()
 				}

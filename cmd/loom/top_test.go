@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -162,4 +164,31 @@ func TestTopShowsRemoteWorkers(t *testing.T) {
 		}
 	}
 	t.Fatalf("no remote worker that left, with its job, in:\n%s", out)
+}
+
+// A monitor (or whatever answers in its place) that sends more than
+// MaxAnswerBytes gets an error that says so, not a top that reads on.
+func TestTopBoundsWhatItReads(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("parent") != "7" {
+			http.Error(w, "no parent", http.StatusBadRequest)
+			return
+		}
+		chunk := bytes.Repeat([]byte("x"), 1<<20)
+		for range MaxAnswerBytes>>20 + 1 {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	}))
+	defer srv.Close()
+	c := &topClient{base: srv.URL, http: newHTTPClient()}
+	_, err := c.stack(context.Background(), 42, 7)
+	if err == nil || !strings.Contains(err.Error(), "longer than MaxAnswerBytes") {
+		t.Fatalf("err = %v", err)
+	}
+	exact := &boundedReader{r: bytes.NewReader(make([]byte, 10)), left: 10}
+	if b, err := io.ReadAll(exact); len(b) != 10 || err != nil {
+		t.Fatalf("an answer of exactly the bound: %d bytes, %v", len(b), err)
+	}
 }

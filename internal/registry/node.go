@@ -60,9 +60,12 @@ func (n *Node) extension() *nodeExt {
 
 // Container is implemented by nodes that own other nodes, such as groups.
 // Walk calls f for each owned node while holding the owner's lock; f must
-// only copy.
+// only copy. Find does the same for the owned node with the given ID, if
+// there is one, and reports whether there was: an owner that keeps its
+// nodes in lists chosen by ID walks only the one list that can hold it.
 type Container interface {
 	Walk(f func(*Node))
+	Find(id uint64, f func(*Node)) bool
 }
 
 // Init fills in a node. When the registry is off only kind, name and parent
@@ -379,6 +382,16 @@ func (l *List) Remove(n *Node) {
 
 // Len returns the number of nodes in the list.
 func (l *List) Len() int { return l.n }
+
+// Find returns the node in the list with the given ID, or nil.
+func (l *List) Find(id uint64) *Node {
+	for n := l.head; n != nil; n = n.next {
+		if n.id == id {
+			return n
+		}
+	}
+	return nil
+}
 
 // Each calls f for each node in the list, newest first.
 func (l *List) Each(f func(*Node)) {

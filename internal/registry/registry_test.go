@@ -47,12 +47,12 @@ func TestPublishSnapshotUnpublish(t *testing.T) {
 	if !found {
 		t.Fatal("published node not in the snapshot")
 	}
-	if f, ok := Lookup(n.ID()); !ok || f.Info.ID != n.ID() || f.Info.Name != "probe" {
+	if f, ok := Lookup(n.ID(), 0); !ok || f.Info.ID != n.ID() || f.Info.Name != "probe" {
 		t.Fatalf("Lookup = %+v, %v", f, ok)
 	}
 	n.Finish(Failed, errors.New("went wrong"))
 	Unpublish(n)
-	if _, ok := Lookup(n.ID()); ok {
+	if _, ok := Lookup(n.ID(), 0); ok {
 		t.Fatal("unpublished node still found")
 	}
 	term := Terminated()
@@ -67,7 +67,7 @@ func TestDisabledNodesAreAnonymous(t *testing.T) {
 	n := &Node{}
 	n.Init(KindTask, "quiet", 0, 0, 0)
 	Publish(n)
-	if _, ok := Lookup(0); n.ID() != 0 || ok {
+	if _, ok := Lookup(0, 0); n.ID() != 0 || ok {
 		t.Fatal("a node made with the registry off was published")
 	}
 	n.Finish(Done, nil)

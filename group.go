@@ -219,6 +219,9 @@ func (s *slots) release() {
 	s.freed.Signal()
 }
 
+// running implements owner.
+func (g *Group) running(n *registry.Node) { g.s.markRunning(n) }
+
 // exit implements owner: it frees the task's slot, records its end and, on
 // the group's first failure, cancels the others.
 func (g *Group) exit(n *registry.Node, st State, err error) {

@@ -103,6 +103,27 @@ func (s *nursery) Find(id uint64, f func(*registry.Node)) bool {
 	return n != nil
 }
 
+// Counts implements registry.Container.
+func (s *nursery) Counts() (live, running int) {
+	for i := range s.lists {
+		l := &s.lists[i]
+		l.mu.Lock()
+		n, r := l.list.Counts()
+		l.mu.Unlock()
+		live, running = live+n, running+r
+	}
+	return live, running
+}
+
+// markRunning moves the task n, which entered s, to Running.
+func (s *nursery) markRunning(n *registry.Node) {
+	if n.ID() == 0 {
+		n.SetState(registry.Running)
+		return
+	}
+	s.lists[n.ID()%taskShards].list.MarkRunning(n)
+}
+
 // enter admits the task n, or says why not. It returns the pprof label
 // context for the task's goroutine (nil when the registry is off). With
 // whileCancelled, a cancelled context does not refuse n (it runs, and sees
@@ -365,7 +386,7 @@ func (m *member) run() {
 	if m.lctx != nil {
 		pprof.SetGoroutineLabels(m.lctx)
 	}
-	m.node.SetState(registry.Running)
+	m.s.markRunning(&m.node)
 	ctx := m.s.ctx
 	err := errGoexit // stays if fn calls runtime.Goexit
 	defer func() {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"runtime"
 	"runtime/pprof"
 	"strings"
@@ -376,5 +377,125 @@ func TestPprofLabelsInheritedFromTheParent(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("goroutine profile lacks %s:\n%s", want, out)
 		}
+	}
+}
+
+// tally counts the live nodes of a snapshot by kind and state, as Counts
+// should find them without a walk.
+func tally() map[[2]string]int {
+	out := map[[2]string]int{}
+	for _, in := range registry.Snapshot() {
+		out[[2]string{in.Kind, in.State}]++
+	}
+	return out
+}
+
+// TestRegistryCountsAgreeWithTheTasks: the counts the lists keep (what
+// /metrics and the summary read) agree with a walk of the tasks, for every
+// way a task is made: a group's member, a task spawned in a group, a
+// scope's, a task of its own, a prepared task still queued (pending) and
+// one run; and nothing is left counted once they end.
+func TestRegistryCountsAgreeWithTheTasks(t *testing.T) {
+	release := make(chan struct{})
+	var started sync.WaitGroup
+	block := func(ctx context.Context) error { started.Done(); <-release; return nil }
+	g := NewGroup(context.Background(), WithName("counted-group"))
+	started.Add(5)
+	for range 4 {
+		g.Go("counted-member", block)
+	}
+	spawned := Spawn(g, "counted-spawned", func(ctx context.Context) (int, error) { return 0, block(ctx) })
+	sc := NewScope(context.Background(), WithName("counted-scope"))
+	started.Add(2)
+	for range 2 {
+		sc.Go("counted-scoped", block)
+	}
+	started.Add(1)
+	own := Go(context.Background(), "counted-own", func(ctx context.Context) (int, error) { return 0, block(ctx) })
+	queued, queuedRun := Prepare(context.Background(), "counted-queued", func(ctx context.Context) (int, error) { return 1, nil })
+	ran, ranRun := Prepare(context.Background(), "counted-ran", func(ctx context.Context) (int, error) { return 0, block(ctx) })
+	started.Add(1)
+	go ranRun.Run()
+	started.Wait()
+	if got, want := registry.Counts(), tally(); !maps.Equal(got, want) {
+		t.Fatalf("counts %v, a walk finds %v", got, want)
+	}
+	if n := registry.Counts()[[2]string{"task", "pending"}]; n < 1 {
+		t.Fatalf("the queued prepared task is not counted pending: %v", registry.Counts())
+	}
+	close(release)
+	queuedRun.Abort(errors.New("dropped"))
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.Shutdown(context.Background()); err != nil && !errors.Is(err, ErrShutdown) {
+		t.Fatal(err)
+	}
+	for _, task := range []*Task[int]{spawned, own, queued, ran} {
+		_, _ = task.Wait(context.Background())
+	}
+	if got, want := registry.Counts(), tally(); !maps.Equal(got, want) {
+		t.Fatalf("after the end: counts %v, a walk finds %v", got, want)
+	}
+}
+
+// TestRegistryCountsUnderChurn reads the counts while groups start and end
+// tasks on every core: no count is ever negative, and once all have ended
+// the counts agree with a walk again.
+func TestRegistryCountsUnderChurn(t *testing.T) {
+	stop := make(chan struct{})
+	var readers sync.WaitGroup
+	bad := make(chan string, 1)
+	readers.Add(1)
+	go func() {
+		defer readers.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			for k, n := range registry.Counts() {
+				if n < 0 {
+					select {
+					case bad <- fmt.Sprintf("%v counted %d", k, n):
+					default:
+					}
+				}
+			}
+		}
+	}()
+	var workers sync.WaitGroup
+	for w := range 4 {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			for round := range 50 {
+				g := NewGroup(context.Background(), WithName(fmt.Sprintf("churn-%d-%d", w, round)))
+				for i := range 20 {
+					g.Go("churn-member", func(ctx context.Context) error {
+						if i%5 == 0 {
+							return errors.New("churn failure")
+						}
+						return nil
+					})
+				}
+				Spawn(g, "churn-spawned", func(ctx context.Context) (int, error) { return 0, nil })
+				_ = g.Wait()
+				task := Go(context.Background(), "churn-own", func(ctx context.Context) (int, error) { return 0, nil })
+				_, _ = task.Wait(context.Background())
+			}
+		}()
+	}
+	workers.Wait()
+	close(stop)
+	readers.Wait()
+	select {
+	case msg := <-bad:
+		t.Fatal(msg)
+	default:
+	}
+	if got, want := registry.Counts(), tally(); !maps.Equal(got, want) {
+		t.Fatalf("after the churn: counts %v, a walk finds %v", got, want)
 	}
 }

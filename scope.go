@@ -80,6 +80,9 @@ func (sc *Scope) Go(name string, fn func(ctx context.Context) error) error {
 	return nil
 }
 
+// running implements owner.
+func (sc *Scope) running(n *registry.Node) { sc.s.markRunning(n) }
+
 // exit implements owner.
 func (sc *Scope) exit(n *registry.Node, st State, err error) {
 	sc.s.leave(n, st, err)

@@ -220,14 +220,16 @@ func failedTask[T any](name string, err error) *Task[T] {
 	return t
 }
 
-// owner is what a task reports its end to: the process root, a group or a
-// scope.
+// owner is what a task reports its start and end to: the process root, a
+// group or a scope.
 type owner interface {
+	running(n *registry.Node)
 	exit(n *registry.Node, st State, err error)
 }
 
 type rootOwner struct{}
 
+func (rootOwner) running(n *registry.Node)                { registry.MarkRunning(n) }
 func (rootOwner) exit(n *registry.Node, _ State, _ error) { registry.Unpublish(n) }
 
 // run executes fn and records its outcome. lctx, when not nil, carries the
@@ -236,7 +238,7 @@ func (t *Task[T]) run(fn func(context.Context) (T, error), lctx context.Context,
 	if lctx != nil {
 		pprof.SetGoroutineLabels(lctx)
 	}
-	t.node.SetState(registry.Running)
+	o.running(t.node)
 	var v T
 	err := errGoexit // stays if fn calls runtime.Goexit
 	defer func() { t.finish(v, err, o) }()

@@ -20,9 +20,14 @@
 //
 // The snapshot and the task list hold at most DefaultTaskLimit tasks unless
 // asked for another limit (limit=N, 0 for all), with tasks_total and
-// whether they were truncated; /api/tasks pages with after= (the last ID
-// of the page before) and filters by kind=, state=, name= (a prefix) and
-// parent=.
+// whether they were truncated, in the order sort= names (SortID, the
+// default, SortNewest, SortName, SortState): past the limit, the server's
+// order decides which tasks are in. /api/tasks pages with after= (the last
+// ID of the page before; with sort=name or sort=state also after_key=, its
+// name or state: the answer's next and next_key) and filters by kind=,
+// state=, name= (a prefix) and parent=. The counts (/api/summary, the
+// snapshot's, loom_tasks) come from counts the registry's lists keep: no
+// request but a listing walks the tasks.
 //
 // The requests about one task (/api/tasks/{id}, its stack, its cancel)
 // take the task's parent as a listing showed it (parent=ID): the registry

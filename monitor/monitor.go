@@ -372,12 +372,23 @@ const DefaultTaskLimit = 1000
 // MaxTaskLimit bounds the limit a request may ask for.
 const MaxTaskLimit = 1_000_000
 
+// The orders of a task list (sort=).
+const (
+	SortID     = registry.SortID     // by ID, the oldest first (the default)
+	SortNewest = registry.SortNewest // by ID, the newest first
+	SortName   = registry.SortName   // by name, then ID
+	SortState  = registry.SortState  // by state, then ID
+)
+
 // taskFilter reads a request's task filter: limit (default
-// DefaultTaskLimit, 0 for no limit), after (the last ID of the previous
-// page), kind, state, name (a prefix) and parent.
+// DefaultTaskLimit, 0 for no limit), sort (SortID, SortNewest, SortName,
+// SortState), after and after_key (the cursor: the last ID of the previous
+// page and, in the orders by name and state, its name or state), kind,
+// state, name (a prefix) and parent.
 func taskFilter(r *http.Request) (registry.Filter, error) {
 	q := r.URL.Query()
 	f := registry.Filter{Limit: DefaultTaskLimit, Kind: q.Get("kind"), State: q.Get("state"), NamePrefix: q.Get("name"),
+		Sort: q.Get("sort"), AfterKey: q.Get("after_key"),
 		Done: r.Context().Done()} // a cancelled request stops the walk
 	num := func(key string, max uint64) (uint64, bool, error) {
 		s := q.Get(key)
@@ -411,6 +422,14 @@ func taskFilter(r *http.Request) (registry.Filter, error) {
 	case "", "pending", "running", "done", "failed", "cancelled":
 	default:
 		return f, fmt.Errorf("monitor: %w: state=%q; want pending, running, done, failed or cancelled", loom.ErrInvalidArgument, f.State)
+	}
+	switch f.Sort {
+	case "", SortID, SortNewest, SortName, SortState:
+	default:
+		return f, fmt.Errorf("monitor: %w: sort=%q; want %s, %s, %s or %s", loom.ErrInvalidArgument, f.Sort, SortID, SortNewest, SortName, SortState)
+	}
+	if f.AfterKey != "" && f.Sort != SortName && f.Sort != SortState {
+		return f, fmt.Errorf("monitor: %w: after_key is the cursor of sort=%s or sort=%s only", loom.ErrInvalidArgument, SortName, SortState)
 	}
 	return f, nil
 }
@@ -520,13 +539,15 @@ func (h *handler) snapshot(w http.ResponseWriter, r *http.Request) {
 }
 
 // TaskPage is one page of GET /api/tasks: the tasks that pass the
-// request's filter, Total of them in all; when Truncated, Next is the
-// after= of the next page.
+// request's filter, in its order, Total of them in all; when Truncated,
+// Next is the after= of the next page and, in the orders by name and by
+// state, NextKey its after_key=.
 type TaskPage struct {
 	Tasks      []Task          `json:"tasks"`
 	Total      int             `json:"total"`
 	Truncated  bool            `json:"truncated"`
 	Next       uint64          `json:"next,omitempty"`
+	NextKey    string          `json:"next_key,omitempty"`
 	Terminated []registry.Info `json:"terminated"`
 }
 
@@ -539,7 +560,14 @@ func (h *handler) tasks(w http.ResponseWriter, r *http.Request) {
 	ts, total := selectTasks(f)
 	p := TaskPage{Tasks: ts, Total: total, Truncated: len(ts) < total, Terminated: registry.Terminated()}
 	if p.Truncated && len(ts) > 0 {
-		p.Next = ts[len(ts)-1].ID
+		last := ts[len(ts)-1]
+		p.Next = last.ID
+		switch f.Sort {
+		case SortName:
+			p.NextKey = last.Name
+		case SortState:
+			p.NextKey = last.State
+		}
 	}
 	writeJSON(w, http.StatusOK, p)
 }

@@ -445,11 +445,95 @@ func TestTaskListLimitsCursorAndFilters(t *testing.T) {
 	if running < 25 {
 		t.Fatalf("the summary counts %d running tasks: %+v", running, sum.Counts)
 	}
-	for _, bad := range []string{"limit=-1", "limit=x", "limit=2000000", "after=x", "parent=-3", "kind=thread", "state=asleep"} {
+	for _, bad := range []string{"limit=-1", "limit=x", "limit=2000000", "after=x", "parent=-3", "kind=thread", "state=asleep",
+		"sort=random", "after_key=x", "sort=newest&after_key=x"} {
 		var e map[string]string
 		if code := get(t, base+"/api/tasks?"+bad, &e); code != 400 {
 			t.Errorf("%s: %d", bad, code)
 		}
+	}
+}
+
+// The task list sorted on the server, by name, by state and newest first,
+// paged with its cursor (after= and, for name and state, after_key=):
+// every task once, in order, across pages.
+func TestTaskListSortsAndPagesInOrder(t *testing.T) {
+	base := serve(t)
+	ctx, stop := context.WithCancel(context.Background())
+	g := loom.NewGroup(ctx, loom.WithName("group-of-sorted"))
+	// Names fall as IDs rise, so the order by name is not the order by ID.
+	for i := 24; i >= 0; i-- {
+		g.Go(fmt.Sprintf("sorted-%02d", i), func(ctx context.Context) error { <-ctx.Done(); return nil })
+	}
+	// Three tasks that stay pending: prepared, never run.
+	var queued []loom.Prepared
+	for i := range 3 {
+		_, p := loom.Prepare(ctx, fmt.Sprintf("sorted-queued-%d", i), func(context.Context) (int, error) { return 0, nil })
+		queued = append(queued, p)
+	}
+	defer func() {
+		for _, p := range queued {
+			p.Abort(context.Canceled)
+		}
+		stop()
+		_ = g.Wait()
+	}()
+	// Wait until the members run, so that their state stays put.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		var p TaskPage
+		get(t, base+"/api/tasks?name=sorted-&state=running&limit=0", &p)
+		if p.Total == 25 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 25 members running", p.Total)
+		}
+	}
+	pages := func(order string) []Task {
+		var all []Task
+		after, key := uint64(0), ""
+		for page := 0; page < 10; page++ {
+			var p TaskPage
+			url := fmt.Sprintf("%s/api/tasks?name=sorted-&limit=6&sort=%s&after=%d", base, order, after)
+			if key != "" {
+				url += "&after_key=" + key
+			}
+			if code := get(t, url, &p); code != 200 {
+				t.Fatalf("sort=%s page %d: %d", order, page, code)
+			}
+			all = append(all, p.Tasks...)
+			if !p.Truncated {
+				return all
+			}
+			after, key = p.Next, p.NextKey
+		}
+		t.Fatalf("sort=%s: more than 10 pages", order)
+		return nil
+	}
+	for _, c := range []struct {
+		order string
+		less  func(a, b Task) bool
+	}{
+		{SortName, func(a, b Task) bool { return a.Name < b.Name || a.Name == b.Name && a.ID < b.ID }},
+		{SortState, func(a, b Task) bool { return a.State < b.State || a.State == b.State && a.ID < b.ID }},
+		{SortNewest, func(a, b Task) bool { return a.ID > b.ID }},
+		{SortID, func(a, b Task) bool { return a.ID < b.ID }},
+	} {
+		all := pages(c.order)
+		if len(all) != 28 {
+			t.Fatalf("sort=%s: %d tasks across the pages, want 28", c.order, len(all))
+		}
+		for i := 1; i < len(all); i++ {
+			if !c.less(all[i-1], all[i]) {
+				t.Fatalf("sort=%s: %q (%d, %s) before %q (%d, %s)", c.order, all[i-1].Name, all[i-1].ID, all[i-1].State, all[i].Name, all[i].ID, all[i].State)
+			}
+		}
+	}
+	if first := pages(SortState)[0]; first.State != "pending" {
+		t.Fatalf("sort=state begins with %+v, want a pending task", first)
+	}
+	if first := pages(SortName)[0]; first.Name != "sorted-00" {
+		t.Fatalf("sort=name begins with %q", first.Name)
 	}
 }
 

@@ -51,7 +51,7 @@ task (asks first), tab switch view, esc back, q quit. The selected task stays se
 			}
 			c := &topClient{base: strings.TrimRight(base, "/"), token: token, http: newHTTPClient()}
 			if once {
-				snap, err := c.snapshot(cmd.Context())
+				snap, err := c.snapshot(cmd.Context(), monitor.SortID)
 				if err != nil {
 					return err
 				}
@@ -96,9 +96,12 @@ func (c *topClient) request(ctx context.Context, method, path string) (*http.Req
 	return req, err
 }
 
-func (c *topClient) snapshot(ctx context.Context) (monitor.Snapshot, error) {
+// snapshot fetches the monitor's snapshot, its tasks in the order sort
+// names (a monitor.Sort* order): when the program has more tasks than a
+// snapshot holds, the server's order decides which are in it.
+func (c *topClient) snapshot(ctx context.Context, sort string) (monitor.Snapshot, error) {
 	var snap monitor.Snapshot
-	req, err := c.request(ctx, "GET", "/api/snapshot")
+	req, err := c.request(ctx, "GET", "/api/snapshot?sort="+sort)
 	if err != nil {
 		return snap, err
 	}
@@ -304,6 +307,9 @@ type (
 		snap monitor.Snapshot
 		err  error
 		took time.Duration
+		// extra marks a poll outside the polling rhythm (after a
+		// cancel): it schedules no next poll, or there would be two.
+		extra bool
 	}
 	stackMsg  string
 	cancelMsg struct {
@@ -328,6 +334,10 @@ const (
 )
 
 var sortNames = []string{"id", "age", "state", "name"}
+
+// serverSort is the monitor's order for each of sortNames: the oldest
+// tasks (by age) are those with the smallest IDs.
+var serverSort = []string{monitor.SortID, monitor.SortID, monitor.SortState, monitor.SortName}
 
 // maxInterval bounds the wait between polls after errors or slow answers.
 const maxInterval = 30 * time.Second
@@ -366,13 +376,19 @@ func newTopModel(c *topClient, interval time.Duration) *topModel {
 	return &topModel{c: c, interval: interval, next: interval, height: 40, width: 120}
 }
 
-func (m *topModel) fetch() tea.Msg {
-	start := time.Now()
-	snap, err := m.c.snapshot(context.Background())
-	return snapMsg{snap, err, time.Since(start)}
+// fetch returns the command that polls the monitor once, in the order
+// chosen now (the command runs on a goroutine of its own, so it must not
+// read the model).
+func (m *topModel) fetch() tea.Cmd {
+	c, sort := m.c, serverSort[m.sortBy]
+	return func() tea.Msg {
+		start := time.Now()
+		snap, err := c.snapshot(context.Background(), sort)
+		return snapMsg{snap: snap, err: err, took: time.Since(start)}
+	}
 }
 
-func (m *topModel) Init() tea.Cmd { return m.fetch }
+func (m *topModel) Init() tea.Cmd { return m.fetch() }
 
 // tasks returns the tasks as the list shows them.
 func (m *topModel) tasks() []monitor.Task {
@@ -477,6 +493,13 @@ func (m *topModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.width, m.height = msg.Width, msg.Height
 		m.follow()
 	case snapMsg:
+		if msg.extra {
+			if msg.err == nil {
+				m.snap = msg.snap
+				m.relist()
+			}
+			return m, nil
+		}
 		m.err = msg.err
 		if msg.err == nil {
 			m.snap = msg.snap
@@ -489,7 +512,7 @@ func (m *topModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		return m, tea.Tick(m.next, func(time.Time) tea.Msg { return tickMsg{} })
 	case tickMsg:
-		return m, m.fetch
+		return m, m.fetch()
 	case stackMsg:
 		m.stack = string(msg)
 	case cpuMsg:
@@ -504,7 +527,12 @@ func (m *topModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		} else {
 			m.status = fmt.Sprintf("cancelled task %d", msg.id)
 		}
-		return m, m.fetch
+		poll := m.fetch()
+		return m, func() tea.Msg {
+			msg := poll().(snapMsg)
+			msg.extra = true
+			return msg
+		}
 	case tea.KeyMsg:
 		if msg.Type == tea.KeyRunes && len(msg.Runes) > 1 {
 			// Keys typed faster than the terminal is read arrive as one

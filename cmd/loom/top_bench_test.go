@@ -9,6 +9,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 
 	"loom/internal/scale"
+	"loom/monitor"
 )
 
 // BenchmarkTopInput measures how long loom top takes to answer a key, and
@@ -29,7 +30,7 @@ func BenchmarkTopInput(b *testing.B) {
 	}
 	defer load.Close()
 	c := &topClient{base: load.URL, http: newHTTPClient()}
-	snap, err := c.snapshot(context.Background())
+	snap, err := c.snapshot(context.Background(), monitor.SortID)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -50,7 +51,7 @@ func BenchmarkTopInput(b *testing.B) {
 	b.Run(fmt.Sprintf("tasks=%d/poll", n), func(b *testing.B) {
 		m := newTopModel(c, time.Hour)
 		for b.Loop() {
-			m.Update(m.fetch())
+			m.Update(m.fetch()())
 			_ = m.View()
 		}
 		if m.err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -190,5 +191,36 @@ func TestTopBoundsWhatItReads(t *testing.T) {
 	exact := &boundedReader{r: bytes.NewReader(make([]byte, 10)), left: 10}
 	if b, err := io.ReadAll(exact); len(b) != 10 || err != nil {
 		t.Fatalf("an answer of exactly the bound: %d bytes, %v", len(b), err)
+	}
+}
+
+// Sorting by name when the program has more tasks than a snapshot holds:
+// the next poll asks the monitor for that order, so the first rows are the
+// first names of all tasks, not of the first thousand by ID.
+func TestTopSortsOnTheServer(t *testing.T) {
+	addr, _ := monitored(t)
+	ctx, stop := context.WithCancel(context.Background())
+	g := loom.NewGroup(ctx, loom.WithName("top-sorted"))
+	n := monitor.DefaultTaskLimit + 200
+	for i := n - 1; i >= 0; i-- { // the smallest names have the largest IDs
+		g.Go(fmt.Sprintf("aaa-sorted-%04d", i), func(ctx context.Context) error { <-ctx.Done(); return nil })
+	}
+	defer func() { stop(); _ = g.Wait() }()
+	c := &topClient{base: "http://" + addr, http: newHTTPClient()}
+	m := newTopModel(c, time.Hour)
+	for m.sortBy = 0; sortNames[m.sortBy] != "name"; {
+		m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("s")})
+	}
+	msg := m.fetch()()
+	if _, cmd := m.Update(msg); cmd == nil {
+		t.Fatal("a poll scheduled no next poll")
+	}
+	if !m.snap.TasksTruncated || len(m.list) == 0 || m.list[0].t.Name != "aaa-sorted-0000" {
+		t.Fatalf("truncated %v, first row %+v", m.snap.TasksTruncated, m.list[0].t)
+	}
+	extra := msg.(snapMsg)
+	extra.extra = true
+	if _, cmd := m.Update(extra); cmd != nil {
+		t.Fatal("a poll outside the rhythm scheduled another")
 	}
 }

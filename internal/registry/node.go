@@ -28,7 +28,7 @@ type Node struct {
 	prev   *Node
 	next   *Node
 
-	// state holds the State in its low bits and retrievedBit: one word
+	// state holds the State in its low bits, retrievedBit and countedBit: one word
 	// rather than two keeps a group member's allocation in a smaller size
 	// class.
 	state atomic.Uint32
@@ -63,9 +63,13 @@ func (n *Node) extension() *nodeExt {
 // only copy. Find does the same for the owned node with the given ID, if
 // there is one, and reports whether there was: an owner that keeps its
 // nodes in lists chosen by ID walks only the one list that can hold it.
+//
+// Counts returns how many nodes it owns and how many of them are running
+// (List.Counts, summed over its lists).
 type Container interface {
 	Walk(f func(*Node))
 	Find(id uint64, f func(*Node)) bool
+	Counts() (live, running int)
 }
 
 // Init fills in a node. When the registry is off only kind, name and parent
@@ -116,19 +120,25 @@ func (n *Node) ID() uint64 { return n.id }
 func (n *Node) Name() string { return n.name }
 
 // State returns the node's current state.
-func (n *Node) State() State { return State(n.state.Load() &^ retrievedBit) }
+func (n *Node) State() State { return State(n.state.Load() &^ flagBits) }
 
-// retrievedBit marks, in Node.state, that somebody has read the result.
-const retrievedBit = 1 << 31
+const (
+	// retrievedBit marks, in Node.state, that somebody has read the result.
+	retrievedBit = 1 << 31
+	// countedBit marks, in Node.state, that List.MarkRunning counted the
+	// node among its list's running nodes, so that Remove uncounts it.
+	countedBit = 1 << 30
+	flagBits   = retrievedBit | countedBit
+)
 
 // SetState moves a node to a non-terminal state.
-func (n *Node) SetState(s State) { n.setState(s) }
+func (n *Node) SetState(s State) { n.setState(s, 0) }
 
-// setState stores s and keeps the retrieved mark.
-func (n *Node) setState(s State) {
+// setState stores s, keeps the flags and adds those in add.
+func (n *Node) setState(s State, add uint32) {
 	for {
 		old := n.state.Load()
-		if n.state.CompareAndSwap(old, old&retrievedBit|uint32(s)) {
+		if n.state.CompareAndSwap(old, old&flagBits|add|uint32(s)) {
 			return
 		}
 	}
@@ -140,7 +150,7 @@ func (n *Node) Finish(s State, err error) {
 	if n.id != 0 {
 		n.ended = max(now(), n.created)
 	}
-	n.setState(s)
+	n.setState(s, 0)
 }
 
 // Err returns the error recorded by Finish. Call it only after State
@@ -350,10 +360,33 @@ func (r *record) info() Info {
 }
 
 // List is an intrusive doubly linked list of nodes. It has no lock of its
-// own: its owner guards it.
+// own: its owner guards it. It counts its nodes, and those of them that
+// MarkRunning moved to Running, so that the live nodes can be counted by
+// state without a walk (Counts).
 type List struct {
-	head *Node
-	n    int
+	head    *Node
+	n       int
+	running atomic.Int32
+}
+
+// MarkRunning moves n, a node of the list, to Running, and counts it
+// among the list's running nodes until Remove. Call it without the
+// owner's lock, once, from the goroutine that will end the node, before
+// it does.
+func (l *List) MarkRunning(n *Node) {
+	if n.id == 0 {
+		n.setState(Running, 0)
+		return
+	}
+	n.setState(Running, countedBit)
+	l.running.Add(1)
+}
+
+// Counts returns how many nodes the list holds and how many of them
+// MarkRunning counted. Call it with the owner's lock held.
+func (l *List) Counts() (live, running int) {
+	live, running = l.n, int(l.running.Load())
+	return live, min(max(running, 0), live)
 }
 
 // Add links n at the front of the list.
@@ -378,6 +411,9 @@ func (l *List) Remove(n *Node) {
 	}
 	n.prev, n.next = nil, nil
 	l.n--
+	if n.state.Load()&countedBit != 0 {
+		l.running.Add(-1)
+	}
 }
 
 // Len returns the number of nodes in the list.

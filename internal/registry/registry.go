@@ -230,24 +230,53 @@ func wall(ns int64) time.Time {
 
 const shards = 16
 
+// A shard is one of the root's lists of top-level nodes, with its lock and
+// how many of its nodes there are of each kind.
 type shard struct {
-	mu   sync.Mutex
-	list List
-	_    [64 - 24]byte // keep shards on separate cache lines
+	mu     sync.Mutex
+	list   List
+	byKind [KindScope + 1]int32   // groups and scopes, in owners
+	_      [64 - 8 - 24 - 16]byte // keep shards on separate cache lines
 }
 
-var root [shards]shard
+// The root: top-level nodes that own none (tasks of their own, prepared
+// tasks) in root, those that own others (groups, scopes) in owners, so
+// that what walks the containers (Counts, Lookup) need not walk the tasks.
+var root, owners [shards]shard
+
+// shardOf returns the shard that holds, or will hold, the published n.
+func shardOf(n *Node) *shard {
+	if n.children() != nil {
+		return &owners[n.id%shards]
+	}
+	return &root[n.id%shards]
+}
 
 // Publish links n into the root registry. It is a no-op for a node that was
-// initialised while the registry was off.
+// initialised while the registry was off. A node that owns others must
+// have its container (SetChildren) before; one that owns none is a task,
+// counted by MarkRunning.
 func Publish(n *Node) {
 	if n.id == 0 {
 		return
 	}
-	s := &root[n.id%shards]
+	s := shardOf(n)
 	s.mu.Lock()
 	s.list.Add(n)
+	if int(n.kind) < len(s.byKind) {
+		s.byKind[n.kind]++
+	}
 	s.mu.Unlock()
+}
+
+// MarkRunning moves n, a published task, to Running, as List.MarkRunning
+// does for the lists of a container.
+func MarkRunning(n *Node) {
+	if n.id == 0 {
+		n.SetState(Running)
+		return
+	}
+	shardOf(n).list.MarkRunning(n)
 }
 
 // Unpublish removes n from the root registry, records it among the recent
@@ -257,9 +286,12 @@ func Unpublish(n *Node) {
 	if n.id == 0 {
 		return
 	}
-	s := &root[n.id%shards]
+	s := shardOf(n)
 	s.mu.Lock()
 	s.list.Remove(n)
+	if int(n.kind) < len(s.byKind) {
+		s.byKind[n.kind]--
+	}
 	s.mu.Unlock()
 	Retire(n)
 }

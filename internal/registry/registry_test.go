@@ -183,3 +183,41 @@ func TestUntrackAndDisabledRegistry(t *testing.T) {
 		t.Fatal("nil resource has an ID")
 	}
 }
+
+// A list counts its nodes and those MarkRunning moved to Running, and
+// Remove uncounts them whatever state they ended in: after every node is
+// gone, nothing is left counted, not even hidden by Counts' bounds.
+func TestListCountsRunningExactly(t *testing.T) {
+	var l List
+	nodes := make([]*Node, 6)
+	for i := range nodes {
+		nodes[i] = &Node{}
+		nodes[i].Init(KindTask, "counted", 0, 0, 0)
+		l.Add(nodes[i])
+	}
+	for _, n := range nodes[:4] {
+		l.MarkRunning(n)
+	}
+	if live, running := l.Counts(); live != 6 || running != 4 {
+		t.Fatalf("counts %d live, %d running; want 6, 4", live, running)
+	}
+	nodes[0].Finish(Failed, errors.New("failed"))
+	nodes[1].MarkRetrieved()
+	nodes[1].Finish(Done, nil)
+	if nodes[1].State() != Done || !nodes[1].Retrieved() {
+		t.Fatalf("the flags took the state: %v, retrieved %v", nodes[1].State(), nodes[1].Retrieved())
+	}
+	nodes[4].Finish(Cancelled, nil) // never ran
+	for _, n := range []*Node{nodes[0], nodes[1], nodes[4]} {
+		l.Remove(n)
+	}
+	if live, running := l.Counts(); live != 3 || running != 2 {
+		t.Fatalf("counts %d live, %d running; want 3, 2", live, running)
+	}
+	for _, n := range []*Node{nodes[2], nodes[3], nodes[5]} {
+		l.Remove(n)
+	}
+	if l.n != 0 || l.running.Load() != 0 {
+		t.Fatalf("left counted: %d live, %d running", l.n, l.running.Load())
+	}
+}

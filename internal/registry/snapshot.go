@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"cmp"
 	"slices"
 	"sort"
 	"strings"
@@ -13,25 +14,33 @@ import (
 // walk calls f for every live node, published ones first, then those their
 // containers own, until f returns false.
 func walk(f func(*Node) bool) {
-	var owners []Container
-	for i := range root {
-		s := &root[i]
-		s.mu.Lock()
-		more := true
-		for n := s.list.head; n != nil && more; n = n.next {
-			more = f(n)
-			if c := n.children(); c != nil {
-				owners = append(owners, c)
+	walkOwned(f, func(Container) bool { return true })
+}
+
+// walkOwned calls f for every published node, then for the nodes owned by
+// the containers that want accepts, until f returns false.
+func walkOwned(f func(*Node) bool, want func(Container) bool) {
+	var cs []Container
+	for _, shards := range []*[shards]shard{&owners, &root} {
+		for i := range shards {
+			s := &shards[i]
+			s.mu.Lock()
+			more := true
+			for n := s.list.head; n != nil && more; n = n.next {
+				more = f(n)
+				if c := n.children(); c != nil && want(c) {
+					cs = append(cs, c)
+				}
 			}
-		}
-		s.mu.Unlock()
-		if !more {
-			return
+			s.mu.Unlock()
+			if !more {
+				return
+			}
 		}
 	}
 	// Walk the containers after releasing the shard locks, so that a
 	// container never waits on a shard while holding its own lock.
-	for _, c := range owners {
+	for _, c := range cs {
 		more := true
 		c.Walk(func(n *Node) {
 			if more {
@@ -57,14 +66,22 @@ func Snapshot() []Info {
 }
 
 // Filter selects live nodes: by kind ("task", "group", "scope"), state
-// (a State's name), name prefix and parent (when HasParent), with IDs
-// above After (a cursor), at most Limit of them (0: all).
+// (a State's name), name prefix and parent (when HasParent), in the order
+// Sort names, after the cursor (After, AfterKey), at most Limit of them
+// (0: all).
 type Filter struct {
 	Kind, State, NamePrefix string
 	Parent                  uint64
 	HasParent               bool
-	After                   uint64
-	Limit                   int
+	// Sort is the order: SortID (also ""), SortNewest, SortName or
+	// SortState; the last two break ties by ID.
+	Sort string
+	// After, when not 0, is the cursor: the ID of the last node of the
+	// page before. In the orders by name and by state, AfterKey is that
+	// node's name or state.
+	After    uint64
+	AfterKey string
+	Limit    int
 	// Done, if not nil, stops the walk when it is closed (the request was
 	// cancelled): Select then returns what it has, and ok false.
 	Done <-chan struct{}
@@ -86,24 +103,79 @@ func (f *Filter) stopped(seen *int) bool {
 	}
 }
 
+// The orders of Filter.Sort.
+const (
+	SortID     = "id"     // by ID, the oldest first
+	SortNewest = "newest" // by ID, the newest first
+	SortName   = "name"   // by name, then ID
+	SortState  = "state"  // by state's name, then ID
+)
+
+// sortKey is where a node stands in an order.
+type sortKey struct {
+	key string
+	id  uint64
+}
+
+// key returns where n stands in f's order.
+func (f *Filter) key(n *Node) sortKey {
+	switch f.Sort {
+	case SortName:
+		return sortKey{n.name, n.id}
+	case SortState:
+		return sortKey{n.State().String(), n.id}
+	}
+	return sortKey{id: n.id}
+}
+
+// infoKey is key for a copy.
+func (f *Filter) infoKey(in *Info) sortKey {
+	switch f.Sort {
+	case SortName:
+		return sortKey{in.Name, in.ID}
+	case SortState:
+		return sortKey{in.State, in.ID}
+	}
+	return sortKey{id: in.ID}
+}
+
+// compare orders two keys in f's order.
+func (f *Filter) compare(a, b sortKey) int {
+	if f.Sort == SortNewest {
+		return cmp.Compare(b.id, a.id)
+	}
+	if c := strings.Compare(a.key, b.key); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.id, b.id)
+}
+
 func (f *Filter) match(n *Node) bool {
-	return n.id > f.After && (f.Kind == "" || n.kind.String() == f.Kind) && (f.State == "" || n.State().String() == f.State) &&
+	return (f.After == 0 || f.compare(f.key(n), sortKey{f.AfterKey, f.After}) > 0) &&
+		(f.Kind == "" || n.kind.String() == f.Kind) && (f.State == "" || n.State().String() == f.State) &&
 		(f.NamePrefix == "" || strings.HasPrefix(n.name, f.NamePrefix)) && (!f.HasParent || n.parent == f.Parent)
 }
 
-// Select returns the live nodes that pass f, by ID, at most f.Limit, and
-// how many passed in all (as far as it got, if f.Done closed). One walk
-// copies the nodes that pass while they are within the limit; only when
-// more pass than the limit allows does a second walk copy the ones with the
-// smallest IDs (a node that ended between the two is left out).
+// Select returns the live nodes that pass f, in f's order, at most
+// f.Limit, and how many passed in all (as far as it got, if f.Done
+// closed). One walk copies the nodes that pass while they are within the
+// limit; only when more pass than the limit allows does a second walk copy
+// the first in the order (a node that ended between the two is left out).
 func Select(f Filter) (out []Info, total int) {
-	var ids []uint64 // of the nodes that pass, when there is a limit
+	var keys []sortKey // of the nodes that pass, when there is a limit
 	seen := 0
+	walk := walk
+	if f.HasParent {
+		// Only the parent's container, if it has one, holds nodes with
+		// that parent beside the published ones.
+		c := containerOf(f.Parent)
+		walk = func(fn func(*Node) bool) { walkOwned(fn, func(o Container) bool { return o == c }) }
+	}
 	walk(func(n *Node) bool {
 		if f.match(n) {
 			total++
 			if f.Limit > 0 {
-				ids = append(ids, n.id)
+				keys = append(keys, f.key(n))
 			}
 			if f.Limit <= 0 || len(out) < f.Limit {
 				out = append(out, n.Info())
@@ -112,10 +184,10 @@ func Select(f Filter) (out []Info, total int) {
 		return !f.stopped(&seen)
 	})
 	if f.Limit > 0 && total > f.Limit {
-		slices.Sort(ids)
+		slices.SortFunc(keys, f.compare)
 		keep := make(map[uint64]bool, f.Limit)
-		for _, id := range ids[:f.Limit] {
-			keep[id] = true
+		for _, k := range keys[:f.Limit] {
+			keep[k.id] = true
 		}
 		out = out[:0]
 		walk(func(n *Node) bool {
@@ -125,18 +197,45 @@ func Select(f Filter) (out []Info, total int) {
 			return !f.stopped(&seen)
 		})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	sort.Slice(out, func(i, j int) bool { return f.compare(f.infoKey(&out[i]), f.infoKey(&out[j])) < 0 })
 	return out, total
 }
 
 // Counts returns how many live nodes there are of each kind and state,
-// without copying any: what a metrics scrape needs.
+// from the counts the lists keep: it walks the containers, not their
+// nodes. A task counts as pending until MarkRunning, then as running until
+// it is removed (the moment between its end and its removal included);
+// a group or scope counts as running while it is published.
 func Counts() map[[2]string]int {
 	out := map[[2]string]int{}
-	walk(func(n *Node) bool {
-		out[[2]string{n.kind.String(), n.State().String()}]++
-		return true
-	})
+	tasks := func(live, running int) {
+		if running > 0 {
+			out[[2]string{KindTask.String(), Running.String()}] += running
+		}
+		if live > running {
+			out[[2]string{KindTask.String(), Pending.String()}] += live - running
+		}
+	}
+	for i := range root {
+		s := &root[i]
+		s.mu.Lock()
+		live, running := s.list.Counts()
+		s.mu.Unlock()
+		tasks(live, running)
+	}
+	for i := range owners {
+		s := &owners[i]
+		s.mu.Lock()
+		for k, n := range s.byKind {
+			if n > 0 {
+				out[[2]string{Kind(k).String(), Running.String()}] += int(n)
+			}
+		}
+		s.mu.Unlock()
+	}
+	for _, c := range containers() {
+		tasks(c.Counts())
+	}
 	return out
 }
 
@@ -182,14 +281,15 @@ func Lookup(id, parent uint64) (Found, bool) {
 	var found Found
 	ok := false
 	take := func(n *Node) { found, ok = Found{Info: n.Info(), pc: n.pc, cancel: n.cancel}, true }
-	s := &root[id%shards]
-	s.mu.Lock()
-	if n := s.list.Find(id); n != nil {
-		take(n)
-	}
-	s.mu.Unlock()
-	if ok {
-		return found, true
+	for _, s := range []*shard{&root[id%shards], &owners[id%shards]} {
+		s.mu.Lock()
+		if n := s.list.Find(id); n != nil {
+			take(n)
+		}
+		s.mu.Unlock()
+		if ok {
+			return found, true
+		}
 	}
 	if parent != 0 {
 		if c := containerOf(parent); c != nil && c.Find(id, take) {
@@ -207,7 +307,7 @@ func Lookup(id, parent uint64) (Found, bool) {
 // containerOf returns the container of the top-level node with the given
 // ID, or nil if there is none.
 func containerOf(id uint64) Container {
-	s := &root[id%shards]
+	s := &owners[id%shards]
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if n := s.list.Find(id); n != nil {
@@ -219,8 +319,8 @@ func containerOf(id uint64) Container {
 // containers returns the containers of all top-level nodes.
 func containers() []Container {
 	var out []Container
-	for i := range root {
-		s := &root[i]
+	for i := range owners {
+		s := &owners[i]
 		s.mu.Lock()
 		for n := s.list.head; n != nil; n = n.next {
 			if c := n.children(); c != nil {

@@ -80,9 +80,10 @@ func BenchmarkMonitorOverhead(b *testing.B) {
 }
 
 // BenchmarkMonitorScale measures the monitor with 10k, 100k and 1M live
-// tasks (1,000 groups of blocked tasks): one request per operation, with the bytes it
-// answers. snapshot is what the page and loom top poll (DefaultTaskLimit
-// tasks, the counts, the resources); snapshot-all lists every task;
+// tasks (1,000 groups of blocked tasks): one request per operation, with
+// the bytes it answers. snapshot is what the page and loom top poll
+// (DefaultTaskLimit tasks, the counts, the resources), snapshot-by-name
+// the same in loom top's order by name; snapshot-all lists every task;
 // summary counts without listing; metrics is a Prometheus scrape; stack is
 // one task's stack. -short runs 10,000 tasks only.
 func BenchmarkMonitorScale(b *testing.B) {
@@ -91,7 +92,7 @@ func BenchmarkMonitorScale(b *testing.B) {
 		sizes = sizes[:1]
 	}
 	for _, n := range sizes {
-		_, release, err := scale.Blocked(n, "scale", "scale-task")
+		_, release, err := scale.Blocked(n, "scale", "scale-task", func(ctx context.Context) error { <-ctx.Done(); return nil })
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -105,7 +106,8 @@ func BenchmarkMonitorScale(b *testing.B) {
 			one, parent = infos[0].ID, infos[0].Parent
 		}
 		for _, c := range []struct{ name, path string }{
-			{"snapshot", "/api/snapshot"}, {"snapshot-all", "/api/snapshot?limit=0"}, {"summary", "/api/summary"},
+			{"snapshot", "/api/snapshot"}, {"snapshot-by-name", "/api/snapshot?sort=name"},
+			{"snapshot-all", "/api/snapshot?limit=0"}, {"summary", "/api/summary"},
 			{"metrics", "/metrics"}, {"stack", fmt.Sprintf("/api/tasks/%d/stack?parent=%d", one, parent)},
 			{"task", fmt.Sprintf("/api/tasks/%d?parent=%d", one, parent)}, {"task-noparent", fmt.Sprintf("/api/tasks/%d", one)},
 		} {

@@ -45,7 +45,7 @@ func BenchmarkPageInput(b *testing.B) {
 	if testing.Short() {
 		n = 10_000
 	}
-	load, err := scale.Watch(n, "page-scale", "page-scale-task")
+	load, err := scale.Watch(n, "page-scale", "page-scale-task", func(ctx context.Context) error { <-ctx.Done(); return nil })
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -66,6 +66,11 @@ func BenchmarkPageInput(b *testing.B) {
 	defer cancelAlloc()
 	page, cancelPage := chromedp.NewContext(alloc)
 	defer cancelPage()
+	// The browser lives as long as the context of the first Run: start it
+	// on page, with no timeout, and bound only the load.
+	if err := chromedp.Do(page); err != nil {
+		b.Fatalf("starting chromium: %v", err)
+	}
 	loadCtx, cancelLoad := context.WithTimeout(page, 60*time.Second)
 	defer cancelLoad()
 	if err := chromedp.Do(loadCtx, chromedp.Navigate(load.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#tasks tbody tr"))); err != nil {

@@ -24,7 +24,7 @@ func BenchmarkTopInput(b *testing.B) {
 	if testing.Short() {
 		n = 10_000
 	}
-	load, err := scale.Watch(n, "top-scale", "top-scale-task")
+	load, err := scale.Watch(n, "top-scale", "top-scale-task", func(ctx context.Context) error { <-ctx.Done(); return nil })
 	if err != nil {
 		b.Fatal(err)
 	}

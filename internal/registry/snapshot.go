@@ -162,7 +162,11 @@ func (f *Filter) match(n *Node) bool {
 // limit; only when more pass than the limit allows does a second walk copy
 // the first in the order (a node that ended between the two is left out).
 func Select(f Filter) (out []Info, total int) {
-	var keys []sortKey // of the nodes that pass, when there is a limit
+	// What the nodes that pass are ordered by, when there is a limit: their
+	// IDs alone in the orders by ID (a sort of integers), or their keys.
+	byID := f.Sort != SortName && f.Sort != SortState
+	var ids []uint64
+	var keys []sortKey
 	seen := 0
 	walk := walk
 	if f.HasParent {
@@ -174,7 +178,11 @@ func Select(f Filter) (out []Info, total int) {
 	walk(func(n *Node) bool {
 		if f.match(n) {
 			total++
-			if f.Limit > 0 {
+			switch {
+			case f.Limit <= 0:
+			case byID:
+				ids = append(ids, n.id)
+			default:
 				keys = append(keys, f.key(n))
 			}
 			if f.Limit <= 0 || len(out) < f.Limit {
@@ -184,10 +192,21 @@ func Select(f Filter) (out []Info, total int) {
 		return !f.stopped(&seen)
 	})
 	if f.Limit > 0 && total > f.Limit {
-		slices.SortFunc(keys, f.compare)
+		if byID {
+			slices.Sort(ids)
+			if f.Sort == SortNewest {
+				slices.Reverse(ids)
+			}
+		} else {
+			slices.SortFunc(keys, f.compare)
+			ids = make([]uint64, len(keys))
+			for i, k := range keys {
+				ids[i] = k.id
+			}
+		}
 		keep := make(map[uint64]bool, f.Limit)
-		for _, k := range keys[:f.Limit] {
-			keep[k.id] = true
+		for _, id := range ids[:f.Limit] {
+			keep[id] = true
 		}
 		out = out[:0]
 		walk(func(n *Node) bool {

@@ -1,6 +1,7 @@
 package scale_test
 
 import (
+	"context"
 	"fmt"
 
 	"loom/internal/registry"
@@ -8,7 +9,7 @@ import (
 )
 
 func Example() {
-	groups, release, err := scale.Blocked(2000, "example-group", "example-task")
+	groups, release, err := scale.Blocked(2000, "example-group", "example-task", func(ctx context.Context) error { <-ctx.Done(); return nil })
 	if err != nil {
 		panic(err)
 	}

@@ -17,19 +17,24 @@ import (
 // Groups is how many groups Blocked spreads its tasks over.
 const Groups = 1000
 
-// Blocked starts n tasks named task, n/Groups in each of Groups groups
-// named prefix-0, prefix-1, ..., each blocked until release is called.
-// release ends them and waits for every group; it may be called more than
-// once. n must be a multiple of Groups.
-func Blocked(n int, prefix, task string) (groups []*loom.Group, release func(), err error) {
+// Blocked starts n tasks named task running fn, n/Groups in each of
+// Groups groups named prefix-0, prefix-1, ...; fn should block until its
+// context is cancelled, which release does before it waits for every
+// group (it may be called more than once). The caller passes fn so that
+// the tasks' "where created" is the caller's code, as in a program, not
+// loom's. n must be a multiple of Groups.
+func Blocked(n int, prefix, task string, fn func(context.Context) error) (groups []*loom.Group, release func(), err error) {
 	if n <= 0 || n%Groups != 0 {
 		return nil, nil, fmt.Errorf("scale.Blocked: %w: %d tasks is not a positive multiple of %d", loom.ErrInvalidArgument, n, Groups)
+	}
+	if fn == nil {
+		return nil, nil, fmt.Errorf("scale.Blocked: %w: nil function", loom.ErrInvalidArgument)
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	for g := range Groups {
 		grp := loom.NewGroup(ctx, loom.WithName(fmt.Sprintf("%s-%d", prefix, g)))
 		for range n / Groups {
-			grp.Go(task, func(ctx context.Context) error { <-ctx.Done(); return nil })
+			grp.Go(task, fn)
 		}
 		groups = append(groups, grp)
 	}
@@ -58,12 +63,12 @@ type Watched struct {
 
 // Watch starts n blocked tasks as Blocked does, and a monitor that serves
 // them. Close stops both.
-func Watch(n int, prefix, task string) (*Watched, error) {
+func Watch(n int, prefix, task string, fn func(context.Context) error) (*Watched, error) {
 	h, err := monitor.Handler()
 	if err != nil {
 		return nil, err
 	}
-	groups, release, err := Blocked(n, prefix, task)
+	groups, release, err := Blocked(n, prefix, task, fn)
 	if err != nil {
 		return nil, err
 	}

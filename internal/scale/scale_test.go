@@ -1,6 +1,7 @@
 package scale
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -14,16 +15,21 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func TestBlockedRefusesAnUnevenCount(t *testing.T) {
+func wait(ctx context.Context) error { <-ctx.Done(); return nil }
+
+func TestBlockedRefusesBadArguments(t *testing.T) {
 	for _, n := range []int{0, -1000, 1500} {
-		if _, _, err := Blocked(n, "g", "t"); !errors.Is(err, loom.ErrInvalidArgument) {
+		if _, _, err := Blocked(n, "g", "t", wait); !errors.Is(err, loom.ErrInvalidArgument) {
 			t.Errorf("Blocked(%d): %v", n, err)
 		}
+	}
+	if _, _, err := Blocked(1000, "g", "t", nil); !errors.Is(err, loom.ErrInvalidArgument) {
+		t.Errorf("Blocked with no function: %v", err)
 	}
 }
 
 func TestBlockedTasksLiveUntilReleased(t *testing.T) {
-	groups, release, err := Blocked(3000, "live-group", "live-task")
+	groups, release, err := Blocked(3000, "live-group", "live-task", wait)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +48,7 @@ func TestBlockedTasksLiveUntilReleased(t *testing.T) {
 }
 
 func TestWatchServesTheTasks(t *testing.T) {
-	w, err := Watch(1000, "watched-group", "watched-task")
+	w, err := Watch(1000, "watched-group", "watched-task", wait)
 	if err != nil {
 		t.Fatal(err)
 	}

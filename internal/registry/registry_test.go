@@ -3,7 +3,9 @@ package registry
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -219,5 +221,38 @@ func TestListCountsRunningExactly(t *testing.T) {
 	}
 	if l.n != 0 || l.running.Load() != 0 {
 		t.Fatalf("left counted: %d live, %d running", l.n, l.running.Load())
+	}
+}
+
+// firstK keeps exactly the first k keys of the order, as sorting them all
+// and taking k would, in every order and for every k.
+func TestFirstKAgreesWithASort(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	names := []string{"a", "b", "c", "d"}
+	for round := range 200 {
+		for _, order := range []string{SortID, SortNewest, SortName, SortState} {
+			f := Filter{Sort: order}
+			ids := rng.Perm(rng.IntN(300)) // unique IDs, in no order
+			keys := make([]sortKey, len(ids))
+			for i, id := range ids {
+				keys[i] = sortKey{id: uint64(id) + 1}
+				if order == SortName || order == SortState {
+					keys[i].key = names[rng.IntN(len(names))]
+				}
+			}
+			k := 1 + rng.IntN(50)
+			first := firstK{f: &f, k: k}
+			for _, x := range keys {
+				first.add(x)
+			}
+			want := slices.Clone(keys)
+			slices.SortFunc(want, f.compare)
+			want = want[:min(k, len(want))]
+			got := slices.Clone(first.h)
+			slices.SortFunc(got, f.compare)
+			if !slices.Equal(got, want) {
+				t.Fatalf("round %d, sort=%s, k=%d: kept %v, want %v", round, order, k, got, want)
+			}
+		}
 	}
 }

@@ -2,7 +2,6 @@ package registry
 
 import (
 	"cmp"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -162,11 +161,7 @@ func (f *Filter) match(n *Node) bool {
 // limit; only when more pass than the limit allows does a second walk copy
 // the first in the order (a node that ended between the two is left out).
 func Select(f Filter) (out []Info, total int) {
-	// What the nodes that pass are ordered by, when there is a limit: their
-	// IDs alone in the orders by ID (a sort of integers), or their keys.
-	byID := f.Sort != SortName && f.Sort != SortState
-	var ids []uint64
-	var keys []sortKey
+	first := firstK{f: &f, k: f.Limit} // the first Limit in the order, when there is a limit
 	seen := 0
 	walk := walk
 	if f.HasParent {
@@ -178,12 +173,8 @@ func Select(f Filter) (out []Info, total int) {
 	walk(func(n *Node) bool {
 		if f.match(n) {
 			total++
-			switch {
-			case f.Limit <= 0:
-			case byID:
-				ids = append(ids, n.id)
-			default:
-				keys = append(keys, f.key(n))
+			if f.Limit > 0 {
+				first.add(f.key(n))
 			}
 			if f.Limit <= 0 || len(out) < f.Limit {
 				out = append(out, n.Info())
@@ -192,21 +183,9 @@ func Select(f Filter) (out []Info, total int) {
 		return !f.stopped(&seen)
 	})
 	if f.Limit > 0 && total > f.Limit {
-		if byID {
-			slices.Sort(ids)
-			if f.Sort == SortNewest {
-				slices.Reverse(ids)
-			}
-		} else {
-			slices.SortFunc(keys, f.compare)
-			ids = make([]uint64, len(keys))
-			for i, k := range keys {
-				ids[i] = k.id
-			}
-		}
 		keep := make(map[uint64]bool, f.Limit)
-		for _, id := range ids[:f.Limit] {
-			keep[id] = true
+		for _, k := range first.h {
+			keep[k.id] = true
 		}
 		out = out[:0]
 		walk(func(n *Node) bool {
@@ -218,6 +197,50 @@ func Select(f Filter) (out []Info, total int) {
 	}
 	sort.Slice(out, func(i, j int) bool { return f.compare(f.infoKey(&out[i]), f.infoKey(&out[j])) < 0 })
 	return out, total
+}
+
+// firstK keeps the first k keys in f's order of those it is given, in a
+// heap whose root is the last of them: a node past the root costs one
+// comparison, and a listing of 1,000 of a million nodes keeps 1,000 keys,
+// not a million.
+type firstK struct {
+	f *Filter
+	k int
+	h []sortKey
+}
+
+// add offers x.
+func (t *firstK) add(x sortKey) {
+	if len(t.h) < t.k {
+		t.h = append(t.h, x)
+		for i := len(t.h) - 1; i > 0; {
+			p := (i - 1) / 2
+			if t.f.compare(t.h[i], t.h[p]) <= 0 {
+				break
+			}
+			t.h[i], t.h[p] = t.h[p], t.h[i]
+			i = p
+		}
+		return
+	}
+	if t.f.compare(x, t.h[0]) >= 0 {
+		return
+	}
+	t.h[0] = x
+	for i := 0; ; {
+		last, l, r := i, 2*i+1, 2*i+2
+		if l < len(t.h) && t.f.compare(t.h[l], t.h[last]) > 0 {
+			last = l
+		}
+		if r < len(t.h) && t.f.compare(t.h[r], t.h[last]) > 0 {
+			last = r
+		}
+		if last == i {
+			return
+		}
+		t.h[i], t.h[last] = t.h[last], t.h[i]
+		i = last
+	}
 }
 
 // Counts returns how many live nodes there are of each kind and state,

@@ -44,13 +44,41 @@ func Prepare[T any](ctx context.Context, name string, fn func(ctx context.Contex
 		t := failedTask[T](name, err)
 		return t, (*prepared[T])(t)
 	}
-	t := newTask(ctx, name, parentOf(ctx), fn)
+	return prepare(&Task[T]{}, ctx, name, fn)
+}
+
+// prepare sets up t, zero, as a prepared task.
+func prepare[T any](t *Task[T], ctx context.Context, name string, fn func(ctx context.Context) (T, error)) (*Task[T], Prepared) {
+	initTask(t, ctx, name, parentOf(ctx), fn)
 	t.fn = fn
 	registry.Publish(t.node)
 	if registry.Debug() {
 		runtime.AddCleanup(t, reportUnretrieved, t.node)
 	}
 	return t, (*prepared[T])(t)
+}
+
+// PrepareWith is Prepare for an executor that keeps a record of its own
+// for each task (a queue entry, say): it also returns a zero X, allocated
+// with the task in one allocation, that lives as long as the task does.
+// An executor that handles many tasks saves an allocation per task, and
+// the collector a little work; the record should let go of what it
+// refers to once the task has ended, since whoever holds the task holds
+// the record too.
+//
+// With a nil ctx or fn, PrepareWith returns what Prepare does, and a
+// record of its own.
+func PrepareWith[T, X any](ctx context.Context, name string, fn func(ctx context.Context) (T, error)) (*Task[T], Prepared, *X) {
+	if err := checkStart("loom.PrepareWith", ctx, fn); err != nil {
+		t := failedTask[T](name, err)
+		return t, (*prepared[T])(t), new(X)
+	}
+	both := &struct {
+		t Task[T] // first: the allocation's address is the task's
+		x X
+	}{}
+	t, p := prepare(&both.t, ctx, name, fn)
+	return t, p, &both.x
 }
 
 // prepared is a Task seen through its executor's handle: a conversion, not

@@ -41,3 +41,41 @@ func TestPreparedContextAndAbort(t *testing.T) {
 		t.Fatalf("aborted: %v, state %v", err, cancelled.State())
 	}
 }
+
+// PrepareWith hands the executor a record allocated with the task: the
+// task runs as a prepared one does, and the record is the executor's to
+// fill; bad arguments give a failed task and a record still.
+func TestPrepareWithGivesARecord(t *testing.T) {
+	type entry struct {
+		queued bool
+		prio   int
+	}
+	task, prep, rec := PrepareWith[int, entry](context.Background(), "with-record", func(ctx context.Context) (int, error) { return 3, nil })
+	if *rec != (entry{}) {
+		t.Fatalf("the record is not zero: %+v", *rec)
+	}
+	rec.queued, rec.prio = true, 5
+	if task.State() != Pending || prep.Name() != "with-record" {
+		t.Fatalf("state %v, name %q", task.State(), prep.Name())
+	}
+	if err := prep.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := task.Wait(context.Background()); v != 3 || err != nil || !rec.queued {
+		t.Fatalf("result %d, %v, record %+v", v, err, *rec)
+	}
+	//lint:ignore SA1012 testing the nil check
+	bad, badPrep, badRec := PrepareWith[int, entry](nil, "nil-context", func(ctx context.Context) (int, error) { return 0, nil })
+	if _, err := bad.Wait(context.Background()); !errors.Is(err, ErrInvalidArgument) || badRec == nil {
+		t.Fatalf("nil context: %v, record %v", err, badRec)
+	}
+	if err := badPrep.Run(); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("running a failed preparation: %v", err)
+	}
+	if allocs := testing.AllocsPerRun(100, func() {
+		_, p, _ := PrepareWith[int, entry](context.Background(), "", func(ctx context.Context) (int, error) { return 0, nil })
+		p.Abort(nil)
+	}); allocs > 3 {
+		t.Errorf("PrepareWith and Abort: %.1f allocations, want the task with its record, a context and its cancel", allocs)
+	}
+}

@@ -192,7 +192,11 @@ func checkStart(where string, ctx context.Context, fn any) error {
 }
 
 func newTask[T any](ctx context.Context, name string, parent uint64, fn func(context.Context) (T, error)) *Task[T] {
-	t := &Task[T]{}
+	return initTask(&Task[T]{}, ctx, name, parent, fn)
+}
+
+// initTask sets up t, zero and not yet shared, as a new task.
+func initTask[T any](t *Task[T], ctx context.Context, name string, parent uint64, fn func(context.Context) (T, error)) *Task[T] {
 	n := &t.nodeStore
 	if registry.Debug() {
 		// The debug check for unretrieved errors runs when the task is

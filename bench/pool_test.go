@@ -104,6 +104,21 @@ var poolImpls = []struct {
 			panic(err)
 		}
 	}},
+	// loom-noqueue is loom in ants' shape: no queue, so a submitter waits
+	// for a free worker as ants' does, and no more tasks are in flight
+	// than workers.
+	{"loom-noqueue", func(size, n int, fn func()) {
+		ctx := context.Background()
+		p := pool.New("bench", pool.WithSize(size), pool.WithQueueSize(0))
+		for range n {
+			if _, err := pool.Submit(ctx, p, "", func(context.Context) (struct{}, error) { fn(); return struct{}{}, nil }); err != nil {
+				panic(err)
+			}
+		}
+		if err := p.Close(ctx); err != nil {
+			panic(err)
+		}
+	}},
 }
 
 // future stands for what loom keeps per task in flight: 384 bytes.

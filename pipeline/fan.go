@@ -11,7 +11,8 @@ import (
 // Flatten streams the items of each slice of in, in order.
 func Flatten[T any](in *Stream[[]T], name string) *Stream[T] {
 	p := in.p
-	out := &Stream[T]{p: p, ch: make(chan T, cap(in.ch))}
+	in.take()
+	out := newStream[T](p, cap(in.ch))
 	p.spawn(name, func(ctx context.Context) error {
 		defer close(out.ch)
 		for vs := range in.ch {
@@ -32,7 +33,8 @@ func Flatten[T any](in *Stream[[]T], name string) *Stream[T] {
 // (maxWait 0: only when full, and at the end).
 func Batch[T any](in *Stream[T], name string, size int, maxWait time.Duration) *Stream[[]T] {
 	p := in.p
-	out := &Stream[[]T]{p: p, ch: make(chan []T, 1)}
+	in.take()
+	out := newStream[[]T](p, 1)
 	if size < 1 || maxWait < 0 {
 		p.fail(fmt.Errorf("pipeline stage %q: %w: batch size %d, max wait %v", name, loom.ErrInvalidArgument, size, maxWait))
 		close(out.ch)
@@ -99,7 +101,10 @@ func Merge[T any](name string, streams ...*Stream[T]) *Stream[T] {
 		panic("pipeline.Merge: no streams") // a programming error, found at build time
 	}
 	p := streams[0].p
-	out := &Stream[T]{p: p, ch: make(chan T, len(streams))}
+	for _, s := range streams {
+		s.take()
+	}
+	out := newStream[T](p, len(streams))
 	wg, ok := closeAfter(p, name, out.ch, func() {
 		for _, s := range streams {
 			go drain(s.ch)
@@ -129,13 +134,14 @@ func Merge[T any](name string, streams ...*Stream[T]) *Stream[T] {
 // several consumers). The slowest consumer sets the pace.
 func Broadcast[T any](in *Stream[T], name string, n int) []*Stream[T] {
 	p := in.p
+	in.take()
 	if n < 1 {
 		p.fail(fmt.Errorf("pipeline stage %q: %w: broadcast to %d streams", name, loom.ErrInvalidArgument, n))
 		n = 1
 	}
 	outs := make([]*Stream[T], n)
 	for i := range outs {
-		outs[i] = &Stream[T]{p: p, ch: make(chan T, cap(in.ch))}
+		outs[i] = newStream[T](p, cap(in.ch))
 	}
 	closeAll := func() {
 		for _, o := range outs {

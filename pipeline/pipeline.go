@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -53,6 +54,20 @@ type Pipeline struct {
 	errs   []error
 	err    error // a bad argument found while building
 	ended  atomic.Bool
+	// drains empty the pipeline's channels once it is cancelled (see
+	// send); cancelled says they have been started, so that a channel made
+	// later is drained at once.
+	drains    []func()
+	cancelled bool
+	// streams are the pipeline's streams, for Wait to find those nobody
+	// reads.
+	streams []unread
+}
+
+// unread reports whether nobody has taken a stream, and drains it.
+type unread interface {
+	unread() bool
+	discard()
 }
 
 // New returns an empty pipeline whose stages run under ctx.
@@ -65,7 +80,55 @@ func New(ctx context.Context, name string) *Pipeline {
 	p.parent = ctx
 	p.g = loom.NewGroup(ctx, loom.WithName("pipeline "+name))
 	p.ctx = p.g.Context()
+	context.AfterFunc(p.ctx, p.drainAll)
 	return p
+}
+
+// drainAll starts draining every channel of the cancelled pipeline.
+func (p *Pipeline) drainAll() {
+	p.mu.Lock()
+	p.cancelled = true
+	drains := p.drains
+	p.drains = nil
+	p.mu.Unlock()
+	for _, d := range drains {
+		d()
+	}
+}
+
+// chanOf makes a channel of n slots for the pipeline's items that the
+// pipeline drains once it is cancelled, and which must be closed when its
+// senders are done (a drain ends when its channel closes).
+func chanOf[T any](p *Pipeline, n int) chan T {
+	ch := make(chan T, n)
+	d := func() { go drainCut(p, ch) }
+	p.mu.Lock()
+	if !p.cancelled {
+		p.drains = append(p.drains, d)
+		d = nil
+	}
+	p.mu.Unlock()
+	if d != nil {
+		d()
+	}
+	return ch
+}
+
+// drainCut empties ch until it is closed, after a cancellation: each item
+// it takes is one the pipeline cut.
+func drainCut[T any](p *Pipeline, ch <-chan T) {
+	for range ch {
+		p.cut.Store(true)
+	}
+}
+
+// newStream makes a stream of the pipeline with n slots.
+func newStream[T any](p *Pipeline, n int) *Stream[T] {
+	s := &Stream[T]{p: p, ch: chanOf[T](p, n)}
+	p.mu.Lock()
+	p.streams = append(p.streams, s)
+	p.mu.Unlock()
+	return s
 }
 
 // spawn runs fn as a task of the pipeline. If the pipeline takes no more
@@ -100,9 +163,19 @@ func (p *Pipeline) collect(err error) {
 // Wait waits for every stage to end and returns what went wrong: a bad
 // argument, the first error of a Stop stage (with the cancellation it
 // caused), the errors of Collect stages joined, or the context's cause if
-// the pipeline was cancelled from outside. A pipeline whose output was not
-// consumed to the end is cancelled by Wait, so Wait always returns.
+// the pipeline was cancelled from outside. A stream that no stage and no
+// Items reads (a pipeline run for what its stages do, say) is read by Wait,
+// its items discarded, so that every item passes every stage and Wait
+// returns.
 func (p *Pipeline) Wait() error {
+	p.mu.Lock()
+	streams := slices.Clone(p.streams)
+	p.mu.Unlock()
+	for _, s := range streams {
+		if s.unread() {
+			s.discard()
+		}
+	}
 	gerr := p.g.Wait()
 	p.ended.Store(true)
 	p.mu.Lock()
@@ -119,8 +192,20 @@ func (p *Pipeline) Wait() error {
 
 // Stream is the output of a stage: items of type T flowing to the next.
 type Stream[T any] struct {
-	p  *Pipeline
-	ch chan T
+	p     *Pipeline
+	ch    chan T
+	taken atomic.Bool // a stage, Items or Wait reads it
+}
+
+// take marks the stream as read by its one reader.
+func (s *Stream[T]) take() { s.taken.Store(true) }
+
+func (s *Stream[T]) unread() bool { return !s.taken.Load() }
+
+func (s *Stream[T]) discard() {
+	if s.taken.CompareAndSwap(false, true) {
+		go drain(s.ch)
+	}
 }
 
 // Pipeline returns the pipeline the stream belongs to.
@@ -135,7 +220,26 @@ type stage struct {
 	ordered bool
 	policy  ErrorPolicy
 
+	// counts holds each worker's figures, then those of the goroutine
+	// that emits in order (counts[workers]), each on a cache line of its
+	// own: workers that shared one counter met on it at every item, which
+	// cost more than a stage's own work.
+	counts []counter
+}
+
+// counter is one goroutine's share of a stage's figures.
+type counter struct {
 	in, out, failed, busy atomic.Int64
+	_                     [128 - 32]byte
+}
+
+// figures sums the stage's counters.
+func (st *stage) figures() (in, out, failed, busy int64) {
+	for i := range st.counts {
+		c := &st.counts[i]
+		in, out, failed, busy = in+c.in.Load(), out+c.out.Load(), failed+c.failed.Load(), busy+c.busy.Load()
+	}
+	return in, out, failed, busy
 }
 
 // Workers runs the stage's function on n items at once (at least 1; the
@@ -192,23 +296,38 @@ func (p *Pipeline) newStage(name string, opts []Option) (*stage, error) {
 	if st.buffer < 0 {
 		st.buffer = st.workers
 	}
+	st.counts = make([]counter, st.workers+1)
 	registry.Track(st, registry.KindPipeline, p.name+"/"+name, (*stage).report)
 	return st, nil
 }
 
 func (st *stage) report(f *registry.Figures) {
-	f.Counter("in", float64(st.in.Load()))
-	f.Counter("out", float64(st.out.Load()))
-	f.Counter("failed", float64(st.failed.Load()))
-	f.Stat("busy_workers", float64(st.busy.Load()))
+	in, out, failed, busy := st.figures()
+	f.Counter("in", float64(in))
+	f.Counter("out", float64(out))
+	f.Counter("failed", float64(failed))
+	f.Stat("busy_workers", float64(busy))
 	f.Stat("workers", float64(st.workers))
 }
 
-// send delivers v downstream, or reports that the pipeline was cancelled.
-// While the next stage keeps up, a plain send does: a select over the
-// channel and the context's Done locks both channels, and costs more than
-// the rest of a stage's work per item.
+// send delivers v downstream on a channel made by chanOf, or reports that
+// the pipeline was cancelled. It is a plain send, even when it has to wait:
+// a select over the channel and the context's Done locks both channels,
+// and costs more than the rest of a stage's work per item. A send that
+// waits when the pipeline is cancelled returns because the cancellation
+// drains every channel (chanOf); the next send sees the cancellation.
 func send[T any](p *Pipeline, ctx context.Context, ch chan<- T, v T) bool {
+	if ctx.Err() != nil {
+		p.cut.Store(true)
+		return false
+	}
+	ch <- v
+	return true
+}
+
+// sendOrStop is send for a channel that nothing drains (mapOrdered's
+// tokens): it waits on the context too.
+func sendOrStop[T any](p *Pipeline, ctx context.Context, ch chan<- T, v T) bool {
 	if ctx.Err() == nil {
 		select {
 		case ch <- v:
@@ -230,9 +349,9 @@ func From[T any](p *Pipeline, seq iter.Seq[T], opts ...Option) *Stream[T] {
 	st, err := p.newStage("source", opts)
 	if err != nil {
 		p.fail(err)
-		st = &stage{workers: 1, buffer: 1}
+		st = &stage{workers: 1, buffer: 1, counts: make([]counter, 2)}
 	}
-	out := &Stream[T]{p: p, ch: make(chan T, st.buffer)}
+	out := newStream[T](p, st.buffer)
 	if seq == nil {
 		p.fail(fmt.Errorf("pipeline.From: %w: nil sequence", loom.ErrInvalidArgument))
 		close(out.ch)
@@ -240,12 +359,13 @@ func From[T any](p *Pipeline, seq iter.Seq[T], opts ...Option) *Stream[T] {
 	}
 	p.spawn("source", func(ctx context.Context) error {
 		defer close(out.ch)
+		c := &st.counts[0]
 		for v := range seq {
-			st.in.Add(1)
+			c.in.Add(1)
 			if !send(p, ctx, out.ch, v) {
 				return nil
 			}
-			st.out.Add(1)
+			c.out.Add(1)
 		}
 		return nil
 	}, func() { close(out.ch) })
@@ -273,24 +393,24 @@ func stageOf[In, Out any](in *Stream[In], name string, fn func(ctx context.Conte
 	if err == nil && fn == nil {
 		err = fmt.Errorf("pipeline stage %q: %w: nil function", name, loom.ErrInvalidArgument)
 	}
-	out := &Stream[Out]{p: p}
+	in.take()
 	if err != nil {
 		p.fail(err)
-		out.ch = make(chan Out)
+		out := &Stream[Out]{p: p, ch: make(chan Out)}
 		close(out.ch)
 		go drain(in.ch)
 		return out
 	}
-	out.ch = make(chan Out, st.buffer)
-	apply := func(ctx context.Context, v In) (Out, bool, error) {
-		st.in.Add(1)
-		st.busy.Add(1)
+	out := newStream[Out](p, st.buffer)
+	apply := func(ctx context.Context, v In, c *counter) (Out, bool, error) {
+		c.in.Add(1)
+		c.busy.Add(1)
 		r, emit, err := fn(ctx, v)
-		st.busy.Add(-1)
+		c.busy.Add(-1)
 		if err == nil {
 			return r, emit, nil
 		}
-		st.failed.Add(1)
+		c.failed.Add(1)
 		err = fmt.Errorf("pipeline stage %q: %w", name, err)
 		switch st.policy {
 		case Stop:
@@ -310,10 +430,15 @@ func stageOf[In, Out any](in *Stream[In], name string, fn func(ctx context.Conte
 	}
 	for i := range st.workers {
 		wg.Add(1)
+		c := &st.counts[i]
 		p.spawn(fmt.Sprintf("%s#%d", name, i), func(ctx context.Context) error {
 			defer wg.Done()
 			for v := range in.ch {
-				r, ok, err := apply(ctx, v)
+				if ctx.Err() != nil { // cancelled: no item starts, and the drain takes the rest
+					p.cut.Store(true)
+					return nil
+				}
+				r, ok, err := apply(ctx, v, c)
 				if err != nil {
 					return err
 				}
@@ -321,7 +446,7 @@ func stageOf[In, Out any](in *Stream[In], name string, fn func(ctx context.Conte
 					if !send(p, ctx, out.ch, r) {
 						return nil
 					}
-					st.out.Add(1)
+					c.out.Add(1)
 				}
 			}
 			return nil
@@ -359,7 +484,7 @@ func drain[T any](ch <-chan T) {
 // dispatcher numbers the items, workers run them, and a reorderer emits
 // them by number. A token per item in flight bounds what waits for an
 // earlier, slower item.
-func mapOrdered[In, Out any](p *Pipeline, st *stage, name string, in <-chan In, out chan<- Out, apply func(context.Context, In) (Out, bool, error)) {
+func mapOrdered[In, Out any](p *Pipeline, st *stage, name string, in <-chan In, out chan<- Out, apply func(context.Context, In, *counter) (Out, bool, error)) {
 	type job struct {
 		seq int
 		v   In
@@ -370,9 +495,9 @@ func mapOrdered[In, Out any](p *Pipeline, st *stage, name string, in <-chan In, 
 		ok  bool
 	}
 	window := st.workers + st.buffer
-	tokens := make(chan struct{}, window)
-	jobs := make(chan job, st.workers)
-	results := make(chan result, window)
+	tokens := make(chan struct{}, window) // never closed, so sent to with sendOrStop
+	jobs := chanOf[job](p, st.workers)
+	results := chanOf[result](p, window)
 	// Start from the end, so that a refusal closes every channel downstream.
 	if !p.spawn(name+" reorder", func(ctx context.Context) error {
 		defer close(out)
@@ -381,6 +506,7 @@ func mapOrdered[In, Out any](p *Pipeline, st *stage, name string, in <-chan In, 
 		pending := make([]result, window)
 		held := make([]bool, window)
 		next := 0
+		c := &st.counts[st.workers]
 		for r := range results {
 			pending[r.seq%window], held[r.seq%window] = r, true
 			for held[next%window] {
@@ -393,7 +519,7 @@ func mapOrdered[In, Out any](p *Pipeline, st *stage, name string, in <-chan In, 
 						go drain(results)
 						return nil
 					}
-					st.out.Add(1)
+					c.out.Add(1)
 				}
 			}
 		}
@@ -409,7 +535,7 @@ func mapOrdered[In, Out any](p *Pipeline, st *stage, name string, in <-chan In, 
 		defer close(jobs)
 		seq := 0
 		for v := range in {
-			if !send(p, ctx, tokens, struct{}{}) {
+			if !sendOrStop(p, ctx, tokens, struct{}{}) {
 				return nil
 			}
 			if !send(p, ctx, jobs, job{seq, v}) {
@@ -421,10 +547,15 @@ func mapOrdered[In, Out any](p *Pipeline, st *stage, name string, in <-chan In, 
 	}, func() { close(jobs); go drain(in) })
 	for i := range st.workers {
 		wg.Add(1)
+		c := &st.counts[i]
 		p.spawn(fmt.Sprintf("%s#%d", name, i), func(ctx context.Context) error {
 			defer wg.Done()
 			for j := range jobs {
-				r, ok, err := apply(ctx, j.v)
+				if ctx.Err() != nil {
+					p.cut.Store(true)
+					return nil
+				}
+				r, ok, err := apply(ctx, j.v, c)
 				if err != nil {
 					go drain(jobs)
 					return err
@@ -457,6 +588,7 @@ func FlatMap[In, Out any](in *Stream[In], name string, fn func(ctx context.Conte
 // returns nil for that cancellation). Iterate it once.
 func (s *Stream[T]) Items() iter.Seq[T] {
 	return func(yield func(T) bool) {
+		s.take()
 		for v := range s.ch {
 			if !yield(v) {
 				s.p.g.Cancel(nil)

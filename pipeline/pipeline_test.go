@@ -310,3 +310,81 @@ func TestStageWorkersShowTheUsersCallSite(t *testing.T) {
 		}
 	}
 }
+
+// A pipeline run for what its stages do, whose last stream nobody reads:
+// Wait reads it, so every item passes every stage and Wait returns.
+func TestWaitReadsWhatNobodyReads(t *testing.T) {
+	var seen atomic.Int64
+	p := New(context.Background(), "side-effects")
+	Map(From(p, count(5000)), "count", func(_ context.Context, v int) (int, error) { seen.Add(1); return v, nil }, Workers(3))
+	done := make(chan error, 1)
+	go func() { done <- p.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil || seen.Load() != 5000 {
+			t.Fatalf("Wait: %v, %d of 5000 items through the stage", err, seen.Load())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Wait did not return for a pipeline whose output nobody read")
+	}
+}
+
+// Cancelled from outside while every stage waits on a full channel (the
+// consumer has stopped reading): every kind of stage ends, Wait returns
+// the cause, and no item starts in a stage after the cancellation. Each
+// round has a watchdog; stages send with plain sends, which only the
+// cancellation's drains release.
+func TestCancelReleasesEveryBlockedStage(t *testing.T) {
+	builds := map[string]func(p *Pipeline, started *atomic.Int64) *Stream[int]{
+		"map": func(p *Pipeline, started *atomic.Int64) *Stream[int] {
+			return Map(From(p, count(1_000_000)), "m", func(_ context.Context, v int) (int, error) { started.Add(1); return v, nil }, Workers(3))
+		},
+		"ordered": func(p *Pipeline, started *atomic.Int64) *Stream[int] {
+			return Map(From(p, count(1_000_000)), "o", func(_ context.Context, v int) (int, error) { started.Add(1); return v, nil }, Workers(3), Ordered())
+		},
+		"flatmap-filter": func(p *Pipeline, started *atomic.Int64) *Stream[int] {
+			return Filter(FlatMap(From(p, count(1_000_000)), "f", func(_ context.Context, v int) ([]int, error) { started.Add(1); return []int{v, v}, nil }),
+				"even", func(v int) bool { return v%2 == 0 })
+		},
+		"batch-merge": func(p *Pipeline, started *atomic.Int64) *Stream[int] {
+			a, b := From(p, count(1_000_000)), From(p, count(1_000_000))
+			return Flatten(Batch(Merge("merge", a, b), "batch", 7, 0), "flat")
+		},
+		"broadcast": func(p *Pipeline, started *atomic.Int64) *Stream[int] {
+			outs := Broadcast(From(p, count(1_000_000)), "bc", 3)
+			return Merge("join", outs...)
+		},
+	}
+	for name, build := range builds {
+		for round := range 20 {
+			ctx, cancel := context.WithCancelCause(context.Background())
+			p := New(ctx, name)
+			var started atomic.Int64
+			s := build(p, &started)
+			read := 0
+			for range s.Items() {
+				if read++; read == 1+round*13 {
+					break // stop reading without cancelling: the stages fill up
+				}
+			}
+			// The Items loop's break cancels; cancel from outside too on
+			// odd rounds, before the stages have all noticed.
+			if round%2 == 1 {
+				cancel(errors.New("outside"))
+			}
+			done := make(chan error, 1)
+			go func() { done <- p.Wait() }()
+			select {
+			case <-done:
+			case <-time.After(20 * time.Second):
+				t.Fatalf("%s round %d: Wait did not return after the cancellation", name, round)
+			}
+			after := started.Load()
+			time.Sleep(time.Millisecond)
+			if started.Load() != after {
+				t.Fatalf("%s round %d: items started after Wait returned", name, round)
+			}
+			cancel(nil)
+		}
+	}
+}

@@ -26,6 +26,7 @@ var (
 // New; all methods may be called from any goroutine.
 type Pool struct {
 	name        string
+	labels      context.Context // the workers' pprof labels (loom.pool), made once; nil if unnamed
 	idleTimeout time.Duration
 	queueSize   int // -1: unbounded
 	slots       *loom.Semaphore
@@ -97,6 +98,9 @@ func New(name string, opts ...Option) *Pool {
 	if c.queue >= 0 {
 		p.slots = loom.NewSemaphore(c.name+".slots", int64(c.size+c.queue))
 	}
+	if c.name != "" {
+		p.labels = pprof.WithLabels(context.Background(), pprof.Labels("loom.pool", c.name))
+	}
 	registry.Track(p, registry.KindPool, c.name, (*Pool).report)
 	return p
 }
@@ -167,18 +171,17 @@ func submit[T any](ctx context.Context, p *Pool, name string, fn func(ctx contex
 			return nil, ErrPoolFull
 		}
 	}
-	j := &job{prio: c.prio, index: -1}
+	var release context.CancelFunc
 	if c.timeout != 0 || !c.deadline.IsZero() {
 		dl := c.deadline
 		if c.timeout != 0 && (dl.IsZero() || time.Now().Add(c.timeout).Before(dl)) {
 			dl = time.Now().Add(c.timeout)
 		}
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, dl)
-		j.release = cancel
+		ctx, release = context.WithDeadline(ctx, dl)
 	}
-	t, prep := loom.Prepare(ctx, name, fn)
-	j.task, j.ctx = prep, ctx
+	// The job is allocated with its task: one allocation, not two.
+	t, prep, j := loom.PrepareWith[T, job](ctx, name, fn)
+	*j = job{task: prep, ctx: ctx, release: release, prio: c.prio, index: -1}
 	if err := p.enqueue(j); err != nil {
 		prep.Abort(err)
 		p.finished(j)
@@ -265,11 +268,14 @@ func (p *Pool) drop(j *job, err error) {
 	p.finished(j)
 }
 
-// finished releases what a job held once it has ended, run or not.
+// finished releases what a job held once it has ended, run or not. The
+// job lives as long as its task (PrepareWith), so it lets go of the
+// submitter's context and its deadline's cancel.
 func (p *Pool) finished(j *job) {
 	if j.release != nil {
 		j.release()
 	}
+	j.ctx, j.release, j.stop = nil, nil, nil
 	if p.slots != nil {
 		_ = p.slots.Release(1)
 	}
@@ -282,7 +288,7 @@ func (p *Pool) finished(j *job) {
 // task runs: a worker's stack then stays within the 2 KiB a goroutine
 // starts with, which halves the memory of a pool of many blocked workers.
 func (p *Pool) work(w *worker, j *job) {
-	if p.name != "" {
+	if p.labels != nil {
 		p.label()
 	}
 	for j != nil {
@@ -291,9 +297,7 @@ func (p *Pool) work(w *worker, j *job) {
 }
 
 //go:noinline
-func (p *Pool) label() {
-	pprof.SetGoroutineLabels(pprof.WithLabels(context.Background(), pprof.Labels("loom.pool", p.name)))
-}
+func (p *Pool) label() { pprof.SetGoroutineLabels(p.labels) }
 
 // next returns w's next job once its last one ended at end: a queued one,
 // or one handed over after waiting idle; nil means exit.

@@ -258,7 +258,7 @@ func (c *Conn) read() {
 	case n > 0:
 		c.l.m.bytesIn.Add(uint64(n))
 		if c.cfg.idle > 0 {
-			c.lastRead = time.Now().UnixNano()
+			c.lastRead = c.l.now().UnixNano()
 		}
 		if c.l.debug {
 			start := time.Now()
@@ -362,7 +362,7 @@ func (c *Conn) finish(err error) {
 	}
 	c.closed = true
 	_ = c.l.p.remove(c.fd)
-	delete(c.l.fds, c.fd)
+	c.l.fds.del(c.fd)
 	closeFD(c.fd)
 	c.l.m.conns.Add(-1)
 	if c.idleTimer != nil {

@@ -82,7 +82,7 @@ type Loop struct {
 	timers          timerHeap
 	timerSeq        uint64
 	timersCancelled atomic.Int64
-	fds             map[int]*handle
+	fds             fdTable
 	dirty           []*Conn
 	dirtySpare      []*Conn
 	wokeAt          time.Time // when this turn's wait ended
@@ -141,7 +141,7 @@ func WithDebug(slow time.Duration) Option {
 // poller, and with an error wrapping loom.ErrInvalidArgument for bad
 // options.
 func New(opts ...Option) (*Loop, error) {
-	l := &Loop{done: make(chan struct{}), slow: 100 * time.Millisecond, fds: map[int]*handle{},
+	l := &Loop{done: make(chan struct{}), slow: 100 * time.Millisecond, 
 		readBuf: make([]byte, 64<<10), debug: registry.Debug()}
 	for _, o := range opts {
 		if o == nil {
@@ -208,9 +208,7 @@ func (l *Loop) Stop() {
 // shutdownUnstarted releases a loop that never ran.
 func (l *Loop) shutdownUnstarted() {
 	if l.state.CompareAndSwap(stateStopping, stateStopped) || l.state.CompareAndSwap(stateNew, stateStopped) {
-		for fd := range l.fds {
-			closeFD(fd)
-		}
+		l.fds.each(func(fd int, _ *handle) { closeFD(fd) })
 		l.cancel(ErrLoopClosed)
 		l.p.close()
 		close(l.done)
@@ -274,9 +272,19 @@ func (l *Loop) woke() {
 	l.m.enterPhase(l.wokeAt, false)
 }
 
+// now returns the time the loop woke for this turn, read once for all
+// the turn's events (idle timeouts need no finer time), or the clock's
+// between turns.
+func (l *Loop) now() time.Time {
+	if !l.wokeAt.IsZero() {
+		return l.wokeAt
+	}
+	return time.Now()
+}
+
 // onEvent dispatches one ready descriptor.
 func (l *Loop) onEvent(fd int, readable, writable, hangup bool) {
-	h := l.fds[fd]
+	h := l.fds.get(fd)
 	if h == nil {
 		return
 	}
@@ -289,7 +297,7 @@ func (l *Loop) onEvent(fd int, readable, writable, hangup bool) {
 		if (readable || hangup) && h.onRead != nil {
 			l.call(h.onRead)
 		}
-		if (writable || hangup) && h.onWrite != nil && l.fds[fd] == h {
+		if (writable || hangup) && h.onWrite != nil && l.fds.get(fd) == h {
 			l.call(h.onWrite)
 		}
 	}
@@ -365,7 +373,7 @@ func (l *Loop) watch(where string, fd int, f func(), read bool) error {
 	if fd < 0 || f == nil {
 		return fmt.Errorf("loop.%s: %w: fd %d, nil callback %v", where, loom.ErrInvalidArgument, fd, f == nil)
 	}
-	h := l.fds[fd]
+	h := l.fds.get(fd)
 	if h == nil {
 		h = &handle{}
 	} else if h.conn != nil || h.ln != nil {
@@ -373,7 +381,7 @@ func (l *Loop) watch(where string, fd int, f func(), read bool) error {
 	}
 	r, w := h.read || read, h.write || !read
 	var err error
-	if l.fds[fd] == nil {
+	if l.fds.get(fd) == nil {
 		err = l.p.add(fd, r, w)
 	} else {
 		err = l.p.modify(fd, r, w)
@@ -387,7 +395,7 @@ func (l *Loop) watch(where string, fd int, f func(), read bool) error {
 		h.onWrite = f
 	}
 	h.read, h.write = r, w
-	l.fds[fd] = h
+	l.fds.set(fd, h)
 	return nil
 }
 
@@ -399,7 +407,7 @@ func (l *Loop) RemoveWriter(fd int) bool { return l.unwatch("RemoveWriter", fd, 
 
 func (l *Loop) unwatch(where string, fd int, read bool) bool {
 	l.checkThread(where)
-	h := l.fds[fd]
+	h := l.fds.get(fd)
 	if h == nil || h.conn != nil || h.ln != nil || (read && !h.read) || (!read && !h.write) {
 		return false
 	}
@@ -410,7 +418,7 @@ func (l *Loop) unwatch(where string, fd int, read bool) bool {
 	}
 	if !h.read && !h.write {
 		_ = l.p.remove(fd)
-		delete(l.fds, fd)
+		l.fds.del(fd)
 	} else {
 		_ = l.p.modify(fd, h.read, h.write)
 	}
@@ -432,7 +440,7 @@ func (l *Loop) checkThread(where string) bool {
 // shutdown closes what the loop holds and runs what is queued.
 func (l *Loop) shutdown() {
 	l.state.Store(stateStopping)
-	for fd, h := range l.fds {
+	l.fds.each(func(fd int, h *handle) {
 		switch {
 		case h.conn != nil:
 			h.conn.finish(ErrLoopClosed)
@@ -440,9 +448,9 @@ func (l *Loop) shutdown() {
 			h.ln.close()
 		default:
 			_ = l.p.remove(fd)
-			delete(l.fds, fd)
+			l.fds.del(fd)
 		}
-	}
+	})
 	l.cancel(ErrLoopClosed)
 	// Run what was queued, then refuse more: nothing posted before Stop is
 	// lost.

@@ -127,7 +127,7 @@ func (l *Loop) Listen(addr string, h Handler, opts ...ConnOption) (*Listener, er
 		closeFD(fd)
 		return nil, fmt.Errorf("loop.Listen %s: %w", addr, err)
 	}
-	l.fds[fd] = &handle{ln: ln, read: true}
+	l.fds.set(fd, &handle{ln: ln, read: true})
 	return ln, nil
 }
 
@@ -146,7 +146,7 @@ func (ln *Listener) close() {
 	}
 	ln.closed = true
 	_ = ln.l.p.remove(ln.fd)
-	delete(ln.l.fds, ln.fd)
+	ln.l.fds.del(ln.fd)
 	closeFD(ln.fd)
 }
 
@@ -189,7 +189,7 @@ func (l *Loop) adopt(fd int, h Handler, cfg *connConfig) {
 		return
 	}
 	c.hd = handle{conn: c, read: true}
-	l.fds[fd] = &c.hd
+	l.fds.set(fd, &c.hd)
 	l.m.conns.Add(1)
 	c.open()
 }
@@ -220,7 +220,7 @@ func (l *Loop) Dial(addr string, h Handler, opts ...ConnOption) error {
 		return fmt.Errorf("loop.Dial %s: %w", addr, err)
 	}
 	c.hd = handle{conn: c, write: true}
-	l.fds[fd] = &c.hd
+	l.fds.set(fd, &c.hd)
 	l.m.conns.Add(1)
 	return nil
 }

@@ -141,7 +141,7 @@ func WithDebug(slow time.Duration) Option {
 // poller, and with an error wrapping loom.ErrInvalidArgument for bad
 // options.
 func New(opts ...Option) (*Loop, error) {
-	l := &Loop{done: make(chan struct{}), slow: 100 * time.Millisecond, 
+	l := &Loop{done: make(chan struct{}), slow: 100 * time.Millisecond,
 		readBuf: make([]byte, 64<<10), debug: registry.Debug()}
 	for _, o := range opts {
 		if o == nil {

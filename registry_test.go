@@ -217,44 +217,27 @@ func TestDebugReportsUnretrievedError(t *testing.T) {
 // would show the next task's name beside the old error (and -race would
 // see the reuse).
 func TestRegistryRecordsSurviveMemberReuse(t *testing.T) {
-	stop := make(chan struct{})
-	var readers sync.WaitGroup
-	bad := make(chan string, 1)
-	check := func(in registry.Info) {
+	// check reports a record of an ended member that does not pair its
+	// own name with its own error.
+	check := func(in registry.Info, report func(string)) {
 		if in.Kind != "task" || !strings.HasPrefix(in.Name, "member-") || in.State != "failed" {
 			return
 		}
 		if want := "failure of " + in.Name; in.Err != want {
-			select {
-			case bad <- in.Name + " ended with " + in.Err:
-			default:
-			}
+			report(in.Name + " ended with " + in.Err)
 		}
 	}
-	for range 2 {
-		readers.Add(1)
-		go func() {
-			defer readers.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				for _, in := range registry.Snapshot() {
-					if f, ok := registry.Lookup(in.ID, in.Parent); ok && f.Info.ID != in.ID {
-						select {
-						case bad <- "lookup of " + in.Name + " found another node":
-						default:
-						}
-					}
-				}
-				for _, in := range registry.Terminated() {
-					check(in)
-				}
+	finish := readRegistry(2, func(report func(string)) {
+		for _, in := range registry.Snapshot() {
+			if f, ok := registry.Lookup(in.ID, in.Parent); ok && f.Info.ID != in.ID {
+				report("lookup of " + in.Name + " found another node")
 			}
-		}()
-	}
+		}
+		for _, in := range registry.Terminated() {
+			check(in, report)
+		}
+	})
+	defer finish()
 	for round := range 50 {
 		g := NewGroup(context.Background(), Supervise())
 		for i := range 40 {
@@ -265,27 +248,18 @@ func TestRegistryRecordsSurviveMemberReuse(t *testing.T) {
 			t.Fatal("the group's failures were lost")
 		}
 	}
-	close(stop)
-	readers.Wait()
-	select {
-	case msg := <-bad:
+	if msg := finish(); msg != "" {
 		t.Fatal(msg)
-	default:
 	}
 	n := 0
 	for _, in := range registry.Terminated() {
 		if strings.HasPrefix(in.Name, "member-49-") {
-			check(in)
+			check(in, func(msg string) { t.Fatal(msg) })
 			n++
 		}
 	}
 	if n == 0 {
 		t.Fatal("the last round's members are not in the history")
-	}
-	select {
-	case msg := <-bad:
-		t.Fatal(msg)
-	default:
 	}
 }
 
@@ -380,6 +354,46 @@ func TestPprofLabelsInheritedFromTheParent(t *testing.T) {
 	}
 }
 
+// readRegistry runs read again and again on n goroutines while a test
+// works the registry. finish stops them and returns the first problem
+// read reported ("" for none); it may be called again (deferred, for a
+// test that fails before it).
+func readRegistry(n int, read func(report func(string))) (finish func() string) {
+	stop := make(chan struct{})
+	bad := make(chan string, 1)
+	report := func(msg string) {
+		select {
+		case bad <- msg:
+		default:
+		}
+	}
+	var readers sync.WaitGroup
+	for range n {
+		readers.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				read(report)
+			}
+		})
+	}
+	var once sync.Once
+	finish = func() string {
+		once.Do(func() { close(stop) })
+		readers.Wait()
+		select {
+		case msg := <-bad:
+			return msg
+		default:
+			return ""
+		}
+	}
+	return finish
+}
+
 // tally counts the live nodes of a snapshot by kind and state, as Counts
 // should find them without a walk.
 func tally() map[[2]string]int {
@@ -443,28 +457,14 @@ func TestRegistryCountsAgreeWithTheTasks(t *testing.T) {
 // tasks on every core: no count is ever negative, and once all have ended
 // the counts agree with a walk again.
 func TestRegistryCountsUnderChurn(t *testing.T) {
-	stop := make(chan struct{})
-	var readers sync.WaitGroup
-	bad := make(chan string, 1)
-	readers.Add(1)
-	go func() {
-		defer readers.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			for k, n := range registry.Counts() {
-				if n < 0 {
-					select {
-					case bad <- fmt.Sprintf("%v counted %d", k, n):
-					default:
-					}
-				}
+	finish := readRegistry(1, func(report func(string)) {
+		for k, n := range registry.Counts() {
+			if n < 0 {
+				report(fmt.Sprintf("%v counted %d", k, n))
 			}
 		}
-	}()
+	})
+	defer finish()
 	var workers sync.WaitGroup
 	for w := range 4 {
 		workers.Add(1)
@@ -488,12 +488,8 @@ func TestRegistryCountsUnderChurn(t *testing.T) {
 		}()
 	}
 	workers.Wait()
-	close(stop)
-	readers.Wait()
-	select {
-	case msg := <-bad:
+	if msg := finish(); msg != "" {
 		t.Fatal(msg)
-	default:
 	}
 	if got, want := registry.Counts(), tally(); !maps.Equal(got, want) {
 		t.Fatalf("after the churn: counts %v, a walk finds %v", got, want)

@@ -117,10 +117,6 @@ func (s *nursery) Counts() (live, running int) {
 
 // markRunning moves the task n, which entered s, to Running.
 func (s *nursery) markRunning(n *registry.Node) {
-	if n.ID() == 0 {
-		n.SetState(registry.Running)
-		return
-	}
 	s.lists[n.ID()%taskShards].list.MarkRunning(n)
 }
 

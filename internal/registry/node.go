@@ -370,9 +370,10 @@ type List struct {
 }
 
 // MarkRunning moves n, a node of the list, to Running, and counts it
-// among the list's running nodes until Remove. Call it without the
-// owner's lock, once, from the goroutine that will end the node, before
-// it does.
+// among the list's running nodes until Remove (an anonymous node, made
+// while the registry was off, is in no list and only changes state).
+// Call it without the owner's lock, once, from the goroutine that will end
+// the node, before it does.
 func (l *List) MarkRunning(n *Node) {
 	if n.id == 0 {
 		n.setState(Running, 0)

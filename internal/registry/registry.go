@@ -271,13 +271,7 @@ func Publish(n *Node) {
 
 // MarkRunning moves n, a published task, to Running, as List.MarkRunning
 // does for the lists of a container.
-func MarkRunning(n *Node) {
-	if n.id == 0 {
-		n.SetState(Running)
-		return
-	}
-	shardOf(n).list.MarkRunning(n)
-}
+func MarkRunning(n *Node) { shardOf(n).list.MarkRunning(n) }
 
 // Unpublish removes n from the root registry, records it among the recent
 // terminations and returns. n must have been published, or never initialised

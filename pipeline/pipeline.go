@@ -59,15 +59,9 @@ type Pipeline struct {
 	// later is drained at once.
 	drains    []func()
 	cancelled bool
-	// streams are the pipeline's streams, for Wait to find those nobody
+	// streams are the pipeline's streams, for Wait to read those nobody
 	// reads.
-	streams []unread
-}
-
-// unread reports whether nobody has taken a stream, and drains it.
-type unread interface {
-	unread() bool
-	discard()
+	streams []interface{ discard() }
 }
 
 // New returns an empty pipeline whose stages run under ctx.
@@ -172,9 +166,7 @@ func (p *Pipeline) Wait() error {
 	streams := slices.Clone(p.streams)
 	p.mu.Unlock()
 	for _, s := range streams {
-		if s.unread() {
-			s.discard()
-		}
+		s.discard()
 	}
 	gerr := p.g.Wait()
 	p.ended.Store(true)
@@ -200,8 +192,7 @@ type Stream[T any] struct {
 // take marks the stream as read by its one reader.
 func (s *Stream[T]) take() { s.taken.Store(true) }
 
-func (s *Stream[T]) unread() bool { return !s.taken.Load() }
-
+// discard reads the stream and drops its items if nobody has taken it.
 func (s *Stream[T]) discard() {
 	if s.taken.CompareAndSwap(false, true) {
 		go drain(s.ch)
@@ -310,6 +301,16 @@ func (st *stage) report(f *registry.Figures) {
 	f.Stat("workers", float64(st.workers))
 }
 
+// cancelledNow reports whether the pipeline was cancelled (ctx is a
+// stage's), and if so records that a stage stopped for it.
+func (p *Pipeline) cancelledNow(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		p.cut.Store(true)
+		return true
+	}
+	return false
+}
+
 // send delivers v downstream on a channel made by chanOf, or reports that
 // the pipeline was cancelled. It is a plain send, even when it has to wait:
 // a select over the channel and the context's Done locks both channels,
@@ -317,8 +318,7 @@ func (st *stage) report(f *registry.Figures) {
 // waits when the pipeline is cancelled returns because the cancellation
 // drains every channel (chanOf); the next send sees the cancellation.
 func send[T any](p *Pipeline, ctx context.Context, ch chan<- T, v T) bool {
-	if ctx.Err() != nil {
-		p.cut.Store(true)
+	if p.cancelledNow(ctx) {
 		return false
 	}
 	ch <- v
@@ -434,8 +434,7 @@ func stageOf[In, Out any](in *Stream[In], name string, fn func(ctx context.Conte
 		p.spawn(fmt.Sprintf("%s#%d", name, i), func(ctx context.Context) error {
 			defer wg.Done()
 			for v := range in.ch {
-				if ctx.Err() != nil { // cancelled: no item starts, and the drain takes the rest
-					p.cut.Store(true)
+				if p.cancelledNow(ctx) { // no item starts; the drain takes the rest
 					return nil
 				}
 				r, ok, err := apply(ctx, v, c)
@@ -489,40 +488,14 @@ func mapOrdered[In, Out any](p *Pipeline, st *stage, name string, in <-chan In, 
 		seq int
 		v   In
 	}
-	type result struct {
-		seq int
-		v   Out
-		ok  bool
-	}
 	window := st.workers + st.buffer
 	tokens := make(chan struct{}, window) // never closed, so sent to with sendOrStop
 	jobs := chanOf[job](p, st.workers)
-	results := chanOf[result](p, window)
+	results := chanOf[numbered[Out]](p, window)
 	// Start from the end, so that a refusal closes every channel downstream.
 	if !p.spawn(name+" reorder", func(ctx context.Context) error {
 		defer close(out)
-		// At most window items are in flight, numbered from next: each
-		// waits in the slot of its number modulo window.
-		pending := make([]result, window)
-		held := make([]bool, window)
-		next := 0
-		c := &st.counts[st.workers]
-		for r := range results {
-			pending[r.seq%window], held[r.seq%window] = r, true
-			for held[next%window] {
-				r := pending[next%window]
-				pending[next%window], held[next%window] = result{}, false
-				next++
-				<-tokens
-				if r.ok {
-					if !send(p, ctx, out, r.v) {
-						go drain(results)
-						return nil
-					}
-					c.out.Add(1)
-				}
-			}
-		}
+		reorder(p, ctx, &st.counts[st.workers], window, results, tokens, out)
 		return nil
 	}, func() { close(out); go drain(in) }) {
 		return
@@ -551,8 +524,7 @@ func mapOrdered[In, Out any](p *Pipeline, st *stage, name string, in <-chan In, 
 		p.spawn(fmt.Sprintf("%s#%d", name, i), func(ctx context.Context) error {
 			defer wg.Done()
 			for j := range jobs {
-				if ctx.Err() != nil {
-					p.cut.Store(true)
+				if p.cancelledNow(ctx) {
 					return nil
 				}
 				r, ok, err := apply(ctx, j.v, c)
@@ -560,12 +532,45 @@ func mapOrdered[In, Out any](p *Pipeline, st *stage, name string, in <-chan In, 
 					go drain(jobs)
 					return err
 				}
-				results <- result{j.seq, r, ok} // room: at most window in flight
+				results <- numbered[Out]{j.seq, r, ok} // room: at most window in flight
 			}
 			return nil
 		}, wg.Done)
 	}
 	wg.Done()
+}
+
+// numbered is an ordered stage's result, numbered as its item came in;
+// ok is false for an item the stage dropped.
+type numbered[T any] struct {
+	seq int
+	v   T
+	ok  bool
+}
+
+// reorder emits the results of an ordered stage in input order. At most
+// window items are in flight, numbered from next: each waits in the slot
+// of its number modulo window, and gives back its token once emitted.
+func reorder[T any](p *Pipeline, ctx context.Context, c *counter, window int, results chan numbered[T], tokens <-chan struct{}, out chan<- T) {
+	pending := make([]numbered[T], window)
+	held := make([]bool, window)
+	next := 0
+	for r := range results {
+		pending[r.seq%window], held[r.seq%window] = r, true
+		for held[next%window] {
+			r := pending[next%window]
+			pending[next%window], held[next%window] = numbered[T]{}, false
+			next++
+			<-tokens
+			if r.ok {
+				if !send(p, ctx, out, r.v) {
+					go drain(results)
+					return
+				}
+				c.out.Add(1)
+			}
+		}
+	}
 }
 
 // Filter keeps the items of in for which keep returns true.

@@ -156,6 +156,14 @@ func (b *boundedReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// answerError describes a monitor's answer that is not 200 OK: its status
+// and the error its JSON body gives (the first 64 KiB of it).
+func answerError(resp *http.Response) string {
+	var e struct{ Error string }
+	_ = json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&e)
+	return resp.Status + ": " + e.Error
+}
+
 // cpu samples the program's CPU for d and returns its time by task name.
 func (c *topClient) cpu(ctx context.Context, d time.Duration) (monitor.CPUProfile, error) {
 	var p monitor.CPUProfile
@@ -169,9 +177,7 @@ func (c *topClient) cpu(ctx context.Context, d time.Duration) (monitor.CPUProfil
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		var e struct{ Error string }
-		_ = json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&e)
-		return p, fmt.Errorf("monitor: %s: %s", resp.Status, e.Error)
+		return p, fmt.Errorf("monitor: %s", answerError(resp))
 	}
 	return p, json.NewDecoder(bounded(resp.Body)).Decode(&p)
 }
@@ -205,9 +211,7 @@ func (c *topClient) cancel(ctx context.Context, id, parent uint64) error {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		var e struct{ Error string }
-		_ = json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&e)
-		return fmt.Errorf("%s: %s", resp.Status, e.Error)
+		return errors.New(answerError(resp))
 	}
 	return nil
 }

@@ -251,3 +251,21 @@ func ExampleScope() {
 	// tick 1
 	// shutdown: <nil>
 }
+
+// An executor keeps a record of its own per task (here, when it was
+// queued); PrepareWith allocates it with the task, and the executor runs
+// the task when it chooses.
+func ExamplePrepareWith() {
+	type entry struct{ position int }
+	task, prep, rec := loom.PrepareWith[string, entry](context.Background(), "greet", func(ctx context.Context) (string, error) {
+		return "hello", nil
+	})
+	rec.position = 1 // the executor's bookkeeping
+	fmt.Println(task.State(), rec.position)
+	_ = prep.Run() // on whatever goroutine the executor picks
+	v, err := task.Wait(context.Background())
+	fmt.Println(v, err, task.State())
+	// Output:
+	// pending 1
+	// hello <nil> done
+}

@@ -64,3 +64,45 @@ func ExampleSampleCPU() {
 	}
 	// Output: hashing took a share: true
 }
+
+// The task list sorted on the server and read a page at a time: the
+// answer's next and next_key are the cursor of the page after.
+func ExampleHandler_sortedPages() {
+	h, err := monitor.Handler()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+
+	ctx, stop := context.WithCancel(context.Background())
+	g := loom.NewGroup(ctx, loom.WithName("crawl"))
+	for _, name := range []string{"fetch-c", "fetch-a", "fetch-d", "fetch-b"} {
+		g.Go(name, func(ctx context.Context) error { <-ctx.Done(); return nil })
+	}
+	defer func() { stop(); _ = g.Wait() }()
+
+	url := srv.URL + "/api/tasks?name=fetch-&sort=" + monitor.SortName + "&limit=3"
+	for page := url; page != ""; {
+		resp, err := http.Get(page)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		var p monitor.TaskPage
+		_ = json.NewDecoder(resp.Body).Decode(&p)
+		resp.Body.Close()
+		for _, t := range p.Tasks {
+			fmt.Print(t.Name, " ")
+		}
+		fmt.Println("of", p.Total)
+		page = ""
+		if p.Truncated {
+			page = fmt.Sprintf("%s&after=%d&after_key=%s", url, p.Next, p.NextKey)
+		}
+	}
+	// Output:
+	// fetch-a fetch-b fetch-c of 4
+	// fetch-d of 1
+}

@@ -29,7 +29,10 @@ import (
 // request where perf can count them.
 //
 // The servers: c-epoll, a minimal epoll responder in C (bench/ref, no
-// parsing: the ceiling); loom serve (one loop); uvloop, the same minimal
+// parsing: the ceiling); c-epoll-mt, the same with an idle second thread
+// (the kernel's multi-threaded paths, which every Go program takes); go-epoll, the same responder in Go on a locked
+// thread (TestGoEpollChild: the floor of any Go server, the kernel plus
+// the Go runtime); loom serve (one loop); uvloop, the same minimal
 // responder as a bare asyncio Protocol on uvloop (bench/ref); net/http.
 // scripts/install-http-bench.sh installs wrk, gcc and python3-uvloop; a row
 // whose tool is missing is skipped, with a message. -short skips it all:
@@ -96,17 +99,8 @@ var wrkServers = []struct {
 	name    string
 	command func(b *testing.B) (*exec.Cmd, string)
 }{
-	{"c-epoll", func(b *testing.B) (*exec.Cmd, string) {
-		gcc, err := exec.LookPath("gcc")
-		if err != nil {
-			return nil, "no gcc: run scripts/install-http-bench.sh"
-		}
-		bin := filepath.Join(b.TempDir(), "responder")
-		if out, err := exec.Command(gcc, "-O2", "-o", bin, "ref/responder.c").CombinedOutput(); err != nil {
-			return nil, fmt.Sprintf("building the C responder: %v: %s", err, out)
-		}
-		return exec.Command(bin, "0"), ""
-	}},
+	{"c-epoll", func(b *testing.B) (*exec.Cmd, string) { return cResponder(b) }},
+	{"c-epoll-mt", func(b *testing.B) (*exec.Cmd, string) { return cResponder(b, "idle-thread") }},
 	{"loom", func(b *testing.B) (*exec.Cmd, string) {
 		bin := filepath.Join(b.TempDir(), "loom")
 		build := exec.Command("go", "build", "-o", bin, "./cmd/loom")
@@ -116,6 +110,14 @@ var wrkServers = []struct {
 		}
 		cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--loops", "1")
 		cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
+		return cmd, ""
+	}},
+	{"go-epoll", func(b *testing.B) (*exec.Cmd, string) {
+		if runtime.GOOS != "linux" {
+			return nil, "go-epoll is the Linux reference"
+		}
+		cmd := exec.Command(os.Args[0], "-test.run=^TestGoEpollChild$")
+		cmd.Env = append(os.Environ(), "GOMAXPROCS=1", "LOOM_BENCH_GOEPOLL=1")
 		return cmd, ""
 	}},
 	{"uvloop", func(b *testing.B) (*exec.Cmd, string) {
@@ -129,6 +131,20 @@ var wrkServers = []struct {
 		cmd.Env = append(os.Environ(), "GOMAXPROCS=1", "LOOM_BENCH_NETHTTP=1")
 		return cmd, ""
 	}},
+}
+
+// cResponder builds bench/ref/responder.c and returns the command that
+// runs it with the extra arguments, or why it cannot.
+func cResponder(b *testing.B, args ...string) (*exec.Cmd, string) {
+	gcc, err := exec.LookPath("gcc")
+	if err != nil {
+		return nil, "no gcc: run scripts/install-http-bench.sh"
+	}
+	bin := filepath.Join(b.TempDir(), "responder")
+	if out, err := exec.Command(gcc, "-O2", "-pthread", "-o", bin, "ref/responder.c").CombinedOutput(); err != nil {
+		return nil, fmt.Sprintf("building the C responder: %v: %s", err, out)
+	}
+	return exec.Command(bin, append([]string{"0"}, args...)...), ""
 }
 
 // TestNetHTTPChild is BenchmarkServeWrk's net/http server, in a child

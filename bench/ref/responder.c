@@ -6,13 +6,19 @@
  * must do (parsing, routing, limits) is here: it measures what the kernel
  * and the loopback TCP stack cost per request.
  *
- *   responder PORT     prints "addr 127.0.0.1:PORT" once listening
+ *   responder PORT [idle-thread]   prints "addr 127.0.0.1:PORT" once listening
+ *
+ * With idle-thread it starts a second thread that only sleeps, so that the
+ * kernel treats the process as multi-threaded (as it does any Go program:
+ * shared descriptor table, reference-counted file lookups), and nothing else
+ * changes.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,8 +30,17 @@ static const char answer[] = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nCon
 
 struct conn { int fd; int matched; }; /* matched: how much of CRLF CRLF the last read ended in */
 
+static void *idle(void *arg) {
+	for (;;) pause();
+	return arg;
+}
+
 int main(int argc, char **argv) {
 	int port = argc > 1 ? atoi(argv[1]) : 0;
+	if (argc > 2 && strcmp(argv[2], "idle-thread") == 0) {
+		pthread_t t;
+		if (pthread_create(&t, NULL, idle, NULL)) { perror("pthread_create"); return 1; }
+	}
 	int ln = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
 	int one = 1;
 	setsockopt(ln, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);

@@ -245,8 +245,17 @@ func (t *Task[T]) run(fn func(context.Context) (T, error), lctx context.Context,
 	o.running(t.node)
 	var v T
 	err := errGoexit // stays if fn calls runtime.Goexit
-	defer func() { t.finish(v, err, o) }()
-	v, err = call(&t.nctx, t.node.Name(), fn)
+	// One deferred function turns a panic into a *PanicError and records
+	// the end. fn is called from this frame, with no wrapper between: a
+	// pool's worker holds this stack while its task blocks, and the
+	// collector scans it, so each frame fewer is memory saved per worker.
+	defer func() {
+		if r := recover(); r != nil {
+			v, err = *new(T), newPanicError(t.node.Name(), r)
+		}
+		t.finish(v, err, o)
+	}()
+	v, err = fn(&t.nctx)
 }
 
 // finish records the task's outcome, runs the end callbacks, then closes
@@ -281,16 +290,6 @@ func (t *Task[T]) finish(v T, err error, o owner) {
 	}
 	t.node.Cancel(errTaskEnded)
 	o.exit(t.node, st, err)
-}
-
-// call runs fn, turning a panic into a *PanicError.
-func call[T any](ctx context.Context, name string, fn func(context.Context) (T, error)) (v T, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = newPanicError(name, r)
-		}
-	}()
-	return fn(ctx)
 }
 
 // outcome classifies how a task ended: an error counts as a cancellation

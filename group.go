@@ -119,6 +119,15 @@ func (g *Group) goFrom(name string, fn func(ctx context.Context) error, pc uintp
 	if err := g.acquire(); err != nil {
 		return err
 	}
+	if !registry.Enabled() {
+		// Nothing will list the task: no member, only the goroutine.
+		if _, err := g.s.enter(nil, whileCancelled); err != nil {
+			g.release()
+			return err
+		}
+		go g.runUnlisted(name, fn)
+		return nil
+	}
 	m, err := g.s.start(name, fn, pc, 3, whileCancelled)
 	if err != nil {
 		g.release()
@@ -126,6 +135,20 @@ func (g *Group) goFrom(name string, fn func(ctx context.Context) error, pc uintp
 	}
 	go m.run()
 	return nil
+}
+
+// runUnlisted is the body of a task started while the registry is off:
+// member.run without the member, which only the registry needs.
+func (g *Group) runUnlisted(name string, fn func(ctx context.Context) error) {
+	ctx := g.s.ctx
+	err := errGoexit // stays if fn calls runtime.Goexit
+	defer func() {
+		if r := recover(); r != nil {
+			err = newPanicError(name, r)
+		}
+		g.exit(nil, outcome(ctx, err), err)
+	}()
+	err = fn(ctx)
 }
 
 // Spawn starts fn as a task of g named name and returns its handle, for a

@@ -120,7 +120,7 @@ func (s *nursery) markRunning(n *registry.Node) {
 	s.lists[n.ID()%taskShards].list.MarkRunning(n)
 }
 
-// enter admits the task n, or says why not. It returns the pprof label
+// enter admits the task n (nil for a task nobody lists), or says why not. It returns the pprof label
 // context for the task's goroutine (nil when the registry is off). With
 // whileCancelled, a cancelled context does not refuse n (it runs, and sees
 // its context over); only a closed nursery does.
@@ -137,7 +137,7 @@ func (s *nursery) enter(n *registry.Node, whileCancelled bool) (context.Context,
 			break
 		}
 	}
-	if n.ID() == 0 {
+	if n == nil || n.ID() == 0 {
 		return nil, nil
 	}
 	l := &s.lists[n.ID()%taskShards]
@@ -224,7 +224,7 @@ func (s *nursery) cancelledCount() int {
 // count returns the number of tasks running.
 func (s *nursery) count() int { return int(s.state.Load() >> 1) }
 
-// leave records the end of task n. It reports whether this was the first
+// leave records the end of task n (nil for a task nobody lists). It reports whether this was the first
 // failure.
 func (s *nursery) leave(n *registry.Node, st State, err error) (first bool) {
 	if st != Done {
@@ -241,7 +241,7 @@ func (s *nursery) leave(n *registry.Node, st State, err error) (first bool) {
 		}
 		s.mu.Unlock()
 	}
-	if n.ID() != 0 {
+	if n != nil && n.ID() != 0 {
 		l := &s.lists[n.ID()%taskShards]
 		l.mu.Lock()
 		l.list.Remove(n)

@@ -10,6 +10,7 @@ import (
 	"runtime/pprof"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -494,4 +495,73 @@ func TestRegistryCountsUnderChurn(t *testing.T) {
 	if got, want := registry.Counts(), tally(); !maps.Equal(got, want) {
 		t.Fatalf("after the churn: counts %v, a walk finds %v", got, want)
 	}
+}
+
+// TestGroupWithTheRegistryOff checks that a group's tasks started while
+// the registry is off (runUnlisted, which has no member) keep a group's
+// rules: a failure cancels the others and is returned, a panic becomes a
+// *PanicError naming the task, runtime.Goexit is a failure, a supervised
+// group keeps going, and a limit holds.
+func TestGroupWithTheRegistryOff(t *testing.T) {
+	SetRegistry(false)
+	defer SetRegistry(true)
+	ctx := context.Background()
+
+	t.Run("failure", func(t *testing.T) {
+		g := NewGroup(ctx)
+		boom := errors.New("boom")
+		g.Go("blocked", func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() })
+		g.Go("failing", func(context.Context) error { return boom })
+		if err := g.Wait(); err != boom {
+			t.Fatalf("Wait = %v, want %v", err, boom)
+		}
+	})
+	t.Run("panic", func(t *testing.T) {
+		g := NewGroup(ctx)
+		g.Go("panicky", func(context.Context) error { panic("oops") })
+		var pe *PanicError
+		if err := g.Wait(); !errors.As(err, &pe) || pe.Task != "panicky" || pe.Value != "oops" {
+			t.Fatalf("Wait = %v, want a *PanicError of task panicky", err)
+		}
+	})
+	t.Run("goexit", func(t *testing.T) {
+		g := NewGroup(ctx)
+		g.Go("", func(context.Context) error { runtime.Goexit(); return nil })
+		if err := g.Wait(); !errors.Is(err, errGoexit) {
+			t.Fatalf("Wait = %v, want errGoexit", err)
+		}
+	})
+	t.Run("supervised", func(t *testing.T) {
+		g := NewGroup(ctx, Supervise())
+		var done atomic.Int32
+		g.Go("", func(context.Context) error { return errors.New("one fails") })
+		for range 10 {
+			g.Go("", func(ctx context.Context) error {
+				if ctx.Err() == nil {
+					done.Add(1)
+				}
+				return nil
+			})
+		}
+		if err := g.Wait(); err == nil || done.Load() != 10 {
+			t.Fatalf("Wait = %v, %d of 10 ran uncancelled", err, done.Load())
+		}
+	})
+	t.Run("limit", func(t *testing.T) {
+		g := NewGroup(ctx, WithLimit(2))
+		var now, most atomic.Int32
+		for range 20 {
+			g.Go("", func(context.Context) error {
+				n := now.Add(1)
+				for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+				}
+				runtime.Gosched()
+				now.Add(-1)
+				return nil
+			})
+		}
+		if err := g.Wait(); err != nil || most.Load() > 2 {
+			t.Fatalf("Wait = %v, %d at once with a limit of 2", err, most.Load())
+		}
+	})
 }

@@ -285,14 +285,21 @@ func (p *Pool) finished(j *job) {
 // waits for more until its idle timeout.
 //
 // The loop is split into small functions whose frames are gone while the
-// task runs: a worker's stack then stays within the 2 KiB a goroutine
-// starts with, which halves the memory of a pool of many blocked workers.
+// task runs (begin, end, next): a worker's stack then stays within the
+// 2 KiB a goroutine starts with, which halves the memory of a pool of many
+// blocked workers. The task runs from this frame, with none between: the
+// collector scans a blocked worker's stack, and counts what it scans in
+// its goal.
 func (p *Pool) work(w *worker, j *job) {
 	if p.labels != nil {
 		p.label()
 	}
 	for j != nil {
-		j = p.next(w, p.run(j))
+		end, ok := p.begin(j)
+		if ok {
+			end = p.end(j, end, j.task.Run())
+		}
+		j = p.next(w, end)
 	}
 }
 
@@ -415,16 +422,6 @@ func (p *Pool) exitLocked(w *worker) {
 		close(p.drained)
 		p.drained = nil
 	}
-}
-
-// run runs one job on the calling worker and returns when it ended.
-func (p *Pool) run(j *job) time.Duration {
-	start, ok := p.begin(j)
-	if !ok {
-		return start
-	}
-	err := j.task.Run()
-	return p.end(j, start, err)
 }
 
 // begin decides whether j still runs, and if so records its wait and

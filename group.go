@@ -119,13 +119,14 @@ func (g *Group) goFrom(name string, fn func(ctx context.Context) error, pc uintp
 	if err := g.acquire(); err != nil {
 		return err
 	}
-	if !registry.Enabled() {
-		// Nothing will list the task: no member, only the goroutine.
+	if name == "" && !registry.Enabled() {
+		// Nothing will list the task, and it has no name to carry: no
+		// member, only the goroutine, whose closure holds two words.
 		if _, err := g.s.enter(nil, whileCancelled); err != nil {
 			g.release()
 			return err
 		}
-		go g.runUnlisted(name, fn)
+		go g.runUnlisted(fn)
 		return nil
 	}
 	m, err := g.s.start(name, fn, pc, 3, whileCancelled)
@@ -137,14 +138,15 @@ func (g *Group) goFrom(name string, fn func(ctx context.Context) error, pc uintp
 	return nil
 }
 
-// runUnlisted is the body of a task started while the registry is off:
-// member.run without the member, which only the registry needs.
-func (g *Group) runUnlisted(name string, fn func(ctx context.Context) error) {
+// runUnlisted is the body of an unnamed task started while the registry
+// is off: member.run without the member, which only the registry and a
+// name need.
+func (g *Group) runUnlisted(fn func(ctx context.Context) error) {
 	ctx := g.s.ctx
 	err := errGoexit // stays if fn calls runtime.Goexit
 	defer func() {
 		if r := recover(); r != nil {
-			err = newPanicError(name, r)
+			err = newPanicError("", r)
 		}
 		g.exit(nil, outcome(ctx, err), err)
 	}()

@@ -498,10 +498,11 @@ func TestRegistryCountsUnderChurn(t *testing.T) {
 }
 
 // TestGroupWithTheRegistryOff checks that a group's tasks started while
-// the registry is off (runUnlisted, which has no member) keep a group's
-// rules: a failure cancels the others and is returned, a panic becomes a
-// *PanicError naming the task, runtime.Goexit is a failure, a supervised
-// group keeps going, and a limit holds.
+// the registry is off (unnamed: runUnlisted, which has no member; named:
+// a member with an anonymous node) keep a group's rules: a failure
+// cancels the others and is returned, a panic becomes a *PanicError
+// naming the task if it has a name, runtime.Goexit is a failure, a
+// supervised group keeps going, and a limit holds.
 func TestGroupWithTheRegistryOff(t *testing.T) {
 	SetRegistry(false)
 	defer SetRegistry(true)
@@ -510,18 +511,20 @@ func TestGroupWithTheRegistryOff(t *testing.T) {
 	t.Run("failure", func(t *testing.T) {
 		g := NewGroup(ctx)
 		boom := errors.New("boom")
-		g.Go("blocked", func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() })
+		g.Go("", func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() })
 		g.Go("failing", func(context.Context) error { return boom })
 		if err := g.Wait(); err != boom {
 			t.Fatalf("Wait = %v, want %v", err, boom)
 		}
 	})
 	t.Run("panic", func(t *testing.T) {
-		g := NewGroup(ctx)
-		g.Go("panicky", func(context.Context) error { panic("oops") })
-		var pe *PanicError
-		if err := g.Wait(); !errors.As(err, &pe) || pe.Task != "panicky" || pe.Value != "oops" {
-			t.Fatalf("Wait = %v, want a *PanicError of task panicky", err)
+		for _, name := range []string{"panicky", ""} {
+			g := NewGroup(ctx)
+			g.Go(name, func(context.Context) error { panic("oops") })
+			var pe *PanicError
+			if err := g.Wait(); !errors.As(err, &pe) || pe.Task != name || pe.Value != "oops" {
+				t.Fatalf("Wait = %v, want a *PanicError of task %q", err, name)
+			}
 		}
 	})
 	t.Run("goexit", func(t *testing.T) {

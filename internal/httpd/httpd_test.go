@@ -457,3 +457,51 @@ func TestPageEscapesThePath(t *testing.T) {
 		t.Fatalf("the escaped path is missing from the page: %s", body)
 	}
 }
+
+// TestTokenBytes checks the token table against RFC 9110's own list of
+// tchar: "!#$%&'*+-.^_`|~", digits and letters, and nothing else.
+func TestTokenBytes(t *testing.T) {
+	for c := range 256 {
+		want := strings.ContainsRune("!#$%&'*+-.^_`|~", rune(c)) ||
+			'0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+		if got := token([]byte{byte(c)}); got != want {
+			t.Errorf("token(%q) = %v, want %v", byte(c), got, want)
+		}
+	}
+}
+
+// TestRequestsSplitAcrossReads sends three pipelined requests in two
+// writes, split at every byte, with a pause between so that the server
+// reads them apart: the rest of a request left in one read must be kept
+// (the server parses the loop's read buffer in place when nothing is
+// buffered, and keeps only what is left) and joined with the next.
+func TestRequestsSplitAcrossReads(t *testing.T) {
+	addr := serve(t, New())
+	reqs := "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\nGET /c HTTP/1.1\r\nHost: x\r\n\r\n"
+	for cut := 1; cut < len(reqs); cut++ {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.WriteString(c, reqs[:cut]); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond) // let the server read the first part alone
+		if _, err := io.WriteString(c, reqs[cut:]); err != nil {
+			t.Fatal(err)
+		}
+		r := bufio.NewReader(c)
+		for _, want := range []string{"/a", "/b", "/c"} {
+			resp, err := http.ReadResponse(r, nil)
+			if err != nil {
+				t.Fatalf("cut at %d: %v", cut, err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if !strings.Contains(string(b), "<title>loom serve "+want+"</title>") {
+				t.Fatalf("cut at %d: want %s, got %s", cut, want, b)
+			}
+		}
+		c.Close()
+	}
+}

@@ -209,8 +209,20 @@ func (s *Server) OnData(c *loop.Conn, data []byte) {
 		s.flush(c, st)
 		return
 	}
-	st.in = append(st.in, data...)
+	if len(st.in) > 0 || st.closed {
+		st.in = append(st.in, data...)
+		s.process(c, st)
+		return
+	}
+	// Nothing is buffered: parse the loop's read buffer where it is, and
+	// keep only what is left of it (a partial request) in the
+	// connection's own buffer, since the loop reuses its buffer.
+	own := st.in
+	st.in = data
 	s.process(c, st)
+	if !st.closed {
+		st.in = append(own, st.in...)
+	}
 }
 
 // process parses and answers the complete requests buffered, while the
@@ -296,16 +308,25 @@ func (s *Server) handle(c *loop.Conn, st *conn, req Request) {
 			break
 		}
 	}
-	resp := &response{close: !req.KeepAlive, ready: true}
+	closing := !req.KeepAlive
+	var data []byte
 	switch {
 	case rule != nil && rule.fails(rule.count.Add(1)):
 		s.Failures.Add(1)
-		resp.data = render(503, "injected failure\n", head, resp.close, textPlain, "Retry-After: 0")
+		data = render(503, "injected failure\n", head, closing, textPlain, "Retry-After: 0")
 	default:
-		resp.data = answer(path, head, resp.close)
+		data = answer(path, head, closing)
 	}
+	delayed := rule != nil && rule.Latency > 0
+	if !delayed && len(st.pending) == 0 {
+		// Nothing waits ahead of it: the answer goes to the connection
+		// now, with no response record.
+		s.send(c, st, data, closing)
+		return
+	}
+	resp := &response{data: data, close: closing, ready: true}
 	st.pending = append(st.pending, resp)
-	if rule != nil && rule.Latency > 0 {
+	if delayed {
 		resp.ready = false
 		c.Loop().CallLater(rule.Latency, func() {
 			resp.ready = true
@@ -326,10 +347,7 @@ func (s *Server) flush(c *loop.Conn, st *conn) {
 	i := 0
 	for ; i < len(st.pending) && st.pending[i].ready; i++ {
 		r := st.pending[i]
-		_, _ = c.Write(r.data)
-		if r.close {
-			st.pending, st.done = nil, true
-			c.Close()
+		if !s.send(c, st, r.data, r.close) {
 			return
 		}
 	}
@@ -338,6 +356,18 @@ func (s *Server) flush(c *loop.Conn, st *conn) {
 		clear(st.pending[n:])
 		st.pending = st.pending[:n]
 	}
+}
+
+// send writes one answer; an answer that closes the connection drops
+// the answers after it, closes, and send returns false.
+func (s *Server) send(c *loop.Conn, st *conn, data []byte, closing bool) bool {
+	_, _ = c.Write(data)
+	if closing {
+		st.pending, st.done = nil, true
+		c.Close()
+		return false
+	}
+	return true
 }
 
 // page is the HTML answer for path. The path is the peer's: it is escaped

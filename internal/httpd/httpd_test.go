@@ -505,3 +505,21 @@ func TestRequestsSplitAcrossReads(t *testing.T) {
 		c.Close()
 	}
 }
+
+// TestFieldValuesAreTrimmed checks that the white space around a field
+// value (spaces and tabs, RFC 9110 section 5.5) is not part of it, and
+// that the white space inside is.
+func TestFieldValuesAreTrimmed(t *testing.T) {
+	for _, c := range []struct{ value, want string }{
+		{"x", "x"}, {"  x", "x"}, {"x \t ", "x"}, {"\t x y \t", "x y"}, {"", ""}, {" \t ", ""},
+	} {
+		r, _, err := parse([]byte("GET / HTTP/1.0\r\nHost:" + c.value + "\r\n\r\n"))
+		if err != nil || string(r.Host) != c.want {
+			t.Errorf("Host:%q gave %q, %v; want %q", c.value, r.Host, err, c.want)
+		}
+	}
+	r, _, err := parse([]byte("POST / HTTP/1.1\r\nHost: x\r\nContent-Length:\t 2 \t\r\n\r\nab"))
+	if err != nil || string(r.Body) != "ab" {
+		t.Errorf("a padded Content-Length gave body %q, %v", r.Body, err)
+	}
+}

@@ -139,7 +139,7 @@ func parseHeaders(rest []byte, r *Request) (contentLength int, err error) {
 			// folding, which RFC 9112 section 5.2 lets a server refuse.
 			return 0, errBadRequest
 		}
-		value = bytes.Trim(value, " \t")
+		value = trimOWS(value)
 		if !validValue(value) {
 			return 0, errBadRequest
 		}
@@ -169,6 +169,18 @@ func parseHeaders(rest []byte, r *Request) (contentLength int, err error) {
 		return 0, errBadRequest // RFC 9112 section 3.2: HTTP/1.1 needs a Host
 	}
 	return contentLength, nil
+}
+
+// trimOWS cuts the optional white space (spaces and tabs) around a field
+// value. bytes.Trim would build its set of bytes at every call.
+func trimOWS(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	return b
 }
 
 // cleanHead reports whether every CR in head is followed by LF and every LF

@@ -1,6 +1,7 @@
 package httpd
 
 import (
+	"bytes"
 	"fmt"
 	"html"
 	"math"
@@ -299,11 +300,11 @@ func (s *Server) updateReading(c *loop.Conn, st *conn) {
 
 func (s *Server) handle(c *loop.Conn, st *conn, req Request) {
 	s.Requests.Add(1)
-	path, _, _ := strings.Cut(string(req.Target), "?")
+	path, _, _ := bytes.Cut(req.Target, []byte("?")) // not a string: the common answers need no copy
 	head := string(req.Method) == "HEAD"
 	var rule *Rule
 	for _, r := range s.rules {
-		if strings.HasPrefix(path, r.Prefix) {
+		if bytes.HasPrefix(path, []byte(r.Prefix)) {
 			rule = r
 			break
 		}
@@ -382,11 +383,11 @@ func page(path string) string {
 
 // answer is the normal response to path: "ok" for /health, a page for the
 // rest.
-func answer(path string, head, close bool) []byte {
-	if path == "/health" {
+func answer(path []byte, head, close bool) []byte {
+	if string(path) == "/health" {
 		return healthAnswers[b2i(head)][b2i(close)]
 	}
-	return render(200, page(path), head, close, "text/html; charset=utf-8")
+	return render(200, page(string(path)), head, close, "text/html; charset=utf-8")
 }
 
 // healthAnswers are /health's answers, made once, by [head][close]: the
@@ -460,7 +461,7 @@ func (s *Server) Answer(buf []byte) (out []byte, used int, closeAfter bool) {
 		}
 		used += n
 		s.Requests.Add(1)
-		path, _, _ := strings.Cut(string(req.Target), "?")
+		path, _, _ := bytes.Cut(req.Target, []byte("?"))
 		out = append(out, answer(path, string(req.Method) == "HEAD", !req.KeepAlive)...)
 		if !req.KeepAlive {
 			return out, used, true

@@ -120,8 +120,9 @@ func (s *nursery) markRunning(n *registry.Node) {
 	s.lists[n.ID()%taskShards].list.MarkRunning(n)
 }
 
-// enter admits the task n (nil for a task nobody lists), or says why not. It returns the pprof label
-// context for the task's goroutine (nil when the registry is off). With
+// enter admits the task n (nil for a task nobody lists), or says why
+// not. It returns the pprof label context for the task's goroutine (nil
+// when the registry is off). With
 // whileCancelled, a cancelled context does not refuse n (it runs, and sees
 // its context over); only a closed nursery does.
 func (s *nursery) enter(n *registry.Node, whileCancelled bool) (context.Context, error) {
@@ -224,8 +225,8 @@ func (s *nursery) cancelledCount() int {
 // count returns the number of tasks running.
 func (s *nursery) count() int { return int(s.state.Load() >> 1) }
 
-// leave records the end of task n (nil for a task nobody lists). It reports whether this was the first
-// failure.
+// leave records the end of task n (nil for a task nobody lists). It
+// reports whether this was the first failure.
 func (s *nursery) leave(n *registry.Node, st State, err error) (first bool) {
 	if st != Done {
 		s.mu.Lock()
@@ -385,8 +386,8 @@ func (m *member) run() {
 		pprof.SetGoroutineLabels(m.lctx)
 	}
 	if m.node.ID() != 0 {
-		// An anonymous node (the registry is off) is in no list and
-		// nobody reads its state: it skips both state changes.
+		// An anonymous node (the registry is off) is in no list, and
+		// nobody reads its state while it runs.
 		m.s.markRunning(&m.node)
 	}
 	ctx := m.s.ctx
@@ -396,9 +397,9 @@ func (m *member) run() {
 			err = newPanicError(m.node.Name(), r)
 		}
 		st := outcome(ctx, err)
-		if m.node.ID() != 0 {
-			m.node.Finish(registry.State(st), err)
-		}
+		// Even an anonymous node records its end: a scope's OnError
+		// is given its figures.
+		m.node.Finish(registry.State(st), err)
 		m.s.owner.exit(&m.node, st, err)
 		// Nothing refers to m any more: the lists have dropped it and
 		// the registry's history has a copy.

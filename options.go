@@ -44,8 +44,12 @@ func Supervise() Option {
 }
 
 // OnError passes each failure of a Scope's task to f, from the failed
-// task's goroutine, as it happens. Without it, a Scope keeps failures
-// (at most 1024, then a count) for Shutdown to return. Scope only.
+// task's goroutine, as it happens. f runs as the last part of the task:
+// Shutdown returns only after every f it started has returned, so f must
+// not call Shutdown itself (it would wait for its own task; cancel the
+// scope's parent context instead). Without OnError, a Scope keeps
+// failures (at most 1024, then a count) for Shutdown to return. Scope
+// only.
 func OnError(f func(TaskInfo, error)) Option {
 	return func(o *options) {
 		if f == nil {

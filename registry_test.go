@@ -550,6 +550,17 @@ func TestGroupWithTheRegistryOff(t *testing.T) {
 			t.Fatalf("Wait = %v, %d of 10 ran uncancelled", err, done.Load())
 		}
 	})
+	t.Run("scope OnError", func(t *testing.T) {
+		var got TaskInfo
+		sc := NewScope(ctx, OnError(func(in TaskInfo, _ error) { got = in }))
+		sc.Go("doomed", func(context.Context) error { return errors.New("no") })
+		if err := sc.Shutdown(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got.Name != "doomed" || got.State != Failed.String() || got.Err != "no" {
+			t.Fatalf("OnError was given %+v", got)
+		}
+	})
 	t.Run("limit", func(t *testing.T) {
 		g := NewGroup(ctx, WithLimit(2))
 		var now, most atomic.Int32

@@ -83,12 +83,14 @@ func (sc *Scope) Go(name string, fn func(ctx context.Context) error) error {
 // running implements owner.
 func (sc *Scope) running(n *registry.Node) { sc.s.markRunning(n) }
 
-// exit implements owner.
+// exit implements owner. OnError runs before the task leaves the
+// scope, so that Shutdown, which waits for the tasks to leave, returns
+// after every handler has.
 func (sc *Scope) exit(n *registry.Node, st State, err error) {
-	sc.s.leave(n, st, err)
 	if st == Failed && sc.onError != nil {
 		sc.onError(TaskInfo(n.Info()), err)
 	}
+	sc.s.leave(n, st, err)
 }
 
 // Shutdown closes the scope to new tasks, cancels its context with

@@ -110,5 +110,6 @@ func (p *prepared[T]) Abort(err error) {
 	if err == nil {
 		err = context.Canceled
 	}
-	t.finish(*new(T), err, rootOwner{})
+	t.err = err
+	t.finish(rootOwner{})
 }

@@ -4,6 +4,7 @@ package bench
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"testing"
@@ -13,7 +14,7 @@ import (
 )
 
 // TestGoEpollChild is BenchmarkServeWrk's go-epoll row, in a child
-// process: responder.c written in Go. One goroutine on a locked thread
+// process that serves until stdin closes: responder.c written in Go. One goroutine on a locked thread
 // blocks in epoll_wait, reads what a connection sends, counts the
 // requests by their CRLF CRLF (no other parsing) and writes that many fixed
 // answers. It is the floor of a Go server: what the kernel costs plus what
@@ -41,6 +42,12 @@ func TestGoEpollChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	fmt.Printf("addr 127.0.0.1:%d\n", sa.(*unix.SockaddrInet4).Port)
+	go func() {
+		// The benchmark closes stdin to stop the server, as for the
+		// net/http child.
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		os.Exit(0)
+	}()
 	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		t.Fatal(err)

@@ -171,12 +171,12 @@ func Spawn[T any](g *Group, name string, fn func(ctx context.Context) (T, error)
 		return failedTask[T](name, err)
 	}
 	t := newTask(g.s.ctx, name, g.s.node.ID(), fn)
-	lctx, err := g.s.enter(t.node, false)
+	lctx, err := g.s.enter(t.node(), false)
 	if err != nil {
 		g.release()
 		return failedTask[T](name, err)
 	}
-	t.node.MarkRetrieved()
+	t.node().MarkRetrieved()
 	go t.run(fn, lctx, g)
 	return t
 }

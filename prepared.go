@@ -51,9 +51,9 @@ func Prepare[T any](ctx context.Context, name string, fn func(ctx context.Contex
 func prepare[T any](t *Task[T], ctx context.Context, name string, fn func(ctx context.Context) (T, error)) (*Task[T], Prepared) {
 	initTask(t, ctx, name, parentOf(ctx), fn)
 	t.fn = fn
-	registry.Publish(t.node)
+	registry.Publish(t.node())
 	if registry.Debug() {
-		runtime.AddCleanup(t, reportUnretrieved, t.node)
+		runtime.AddCleanup(t, reportUnretrieved, t.node())
 	}
 	return t, (*prepared[T])(t)
 }

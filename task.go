@@ -73,8 +73,6 @@ type TaskInfo struct {
 //
 // All methods may be called from any goroutine. A Task must not be copied.
 type Task[T any] struct {
-	node *registry.Node // &nodeStore, except in debug mode; its Cancel cancels the task's context
-
 	mu sync.Mutex
 	// done is made on first use (Done, Wait) and closed once the task has
 	// settled; most tasks of a pool are never waited on through it.
@@ -96,6 +94,11 @@ type Task[T any] struct {
 	nodeStore registry.Node
 	nctx      nodeCtx
 }
+
+// node returns the task's registry node: &nodeStore, except in debug
+// mode; its Cancel cancels the task's context. The context holds the
+// pointer, so the task does not hold it twice.
+func (t *Task[T]) node() *registry.Node { return t.nctx.n }
 
 // nodeCtx is the task's context: its cancellable context, plus its node
 // under nodeKey so that tasks started under it know their parent.
@@ -169,9 +172,9 @@ func Go[T any](ctx context.Context, name string, fn func(ctx context.Context) (T
 		return failedTask[T](name, err)
 	}
 	t := newTask(ctx, name, parentOf(ctx), fn)
-	registry.Publish(t.node)
+	registry.Publish(t.node())
 	if registry.Debug() {
-		runtime.AddCleanup(t, reportUnretrieved, t.node)
+		runtime.AddCleanup(t, reportUnretrieved, t.node())
 	}
 	var lctx context.Context
 	if name != "" && registry.Enabled() {
@@ -205,7 +208,6 @@ func initTask[T any](t *Task[T], ctx context.Context, name string, parent uint64
 	}
 	n.Init(registry.KindTask, name, parent, funcPC(fn), 2)
 	tctx, cancel := context.WithCancelCause(ctx)
-	t.node = n
 	t.nctx = nodeCtx{Context: tctx, n: n}
 	n.SetCancel(cancel)
 	return t
@@ -214,11 +216,10 @@ func initTask[T any](t *Task[T], ctx context.Context, name string, parent uint64
 // failedTask returns a task that ended with err without running.
 func failedTask[T any](name string, err error) *Task[T] {
 	t := &Task[T]{}
-	t.node = &t.nodeStore
-	t.nctx = nodeCtx{Context: context.Background(), n: t.node}
-	t.node.Init(registry.KindTask, name, 0, 0, 2)
+	t.nctx = nodeCtx{Context: context.Background(), n: &t.nodeStore}
+	t.node().Init(registry.KindTask, name, 0, 0, 2)
 	t.err = err
-	t.node.Finish(registry.Failed, err)
+	t.node().Finish(registry.Failed, err)
 	t.ended.Store(true)
 	t.settled.Store(true)
 	return t
@@ -242,7 +243,7 @@ func (t *Task[T]) run(fn func(context.Context) (T, error), lctx context.Context,
 	if lctx != nil {
 		pprof.SetGoroutineLabels(lctx)
 	}
-	o.running(t.node)
+	o.running(t.node())
 	t.err = errGoexit // stays if fn calls runtime.Goexit
 	// One deferred function turns a panic into a *PanicError and records
 	// the end. fn is called from this frame, with no wrapper between, and
@@ -252,7 +253,7 @@ func (t *Task[T]) run(fn func(context.Context) (T, error), lctx context.Context,
 	// val and err before finish sets ended.
 	defer func() {
 		if r := recover(); r != nil {
-			t.val, t.err = *new(T), newPanicError(t.node.Name(), r)
+			t.val, t.err = *new(T), newPanicError(t.node().Name(), r)
 		}
 		t.finish(o)
 	}()
@@ -265,7 +266,7 @@ func (t *Task[T]) finish(o owner) {
 	err := t.err
 	st := outcome(&t.nctx, err)
 	t.mu.Lock()
-	t.node.Finish(registry.State(st), err)
+	t.node().Finish(registry.State(st), err)
 	t.ended.Store(true)
 	var cbs []func()
 	if t.onDone != nil {
@@ -289,8 +290,8 @@ func (t *Task[T]) finish(o owner) {
 	if done != nil {
 		close(done)
 	}
-	t.node.Cancel(errTaskEnded)
-	o.exit(t.node, st, err)
+	t.node().Cancel(errTaskEnded)
+	o.exit(t.node(), st, err)
 }
 
 // outcome classifies how a task ended: an error counts as a cancellation
@@ -337,7 +338,7 @@ func (t *Task[T]) Result() (T, error) {
 		var zero T
 		return zero, ErrNotDone
 	}
-	t.node.MarkRetrieved()
+	t.node().MarkRetrieved()
 	return t.val, t.err
 }
 
@@ -361,22 +362,22 @@ func (t *Task[T]) Cancel(cause error) {
 	if cause == nil {
 		cause = context.Canceled
 	}
-	t.node.Cancel(cause)
+	t.node().Cancel(cause)
 }
 
 // State returns the task's current state.
-func (t *Task[T]) State() State { return State(t.node.State()) }
+func (t *Task[T]) State() State { return State(t.node().State()) }
 
 // Name returns the task's name.
-func (t *Task[T]) Name() string { return t.node.Name() }
+func (t *Task[T]) Name() string { return t.node().Name() }
 
 // ID returns the task's registry identifier, or 0 if it was started while
 // the registry was off.
-func (t *Task[T]) ID() uint64 { return t.node.ID() }
+func (t *Task[T]) ID() uint64 { return t.node().ID() }
 
 // Info returns a copy of the task's figures: parent, state, start and end
 // time, where it was created, its error.
-func (t *Task[T]) Info() TaskInfo { return TaskInfo(t.node.Info()) }
+func (t *Task[T]) Info() TaskInfo { return TaskInfo(t.node().Info()) }
 
 // whenDone calls f once the task has ended: at once if it has already.
 func (t *Task[T]) whenDone(f func()) {

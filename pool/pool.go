@@ -57,17 +57,20 @@ type worker struct {
 // job is a queued task.
 //
 // A job is live for as long as its task is queued or running, so it is
-// kept small (80 bytes): the task handle gives the name and the cancel, and
-// the submit time is a monotonic offset rather than a time.Time.
+// kept small (64 bytes; with its task, PrepareWith's one allocation fits
+// 256): the task handle gives the name, the cancel and the context (which
+// derives from the submitter's, so it carries its cancellation and
+// cause), and the submit time is a monotonic offset rather than a
+// time.Time.
 type job struct {
 	task     loom.Prepared
-	ctx      context.Context
 	stop     func() bool // unregisters the context watch, if any
 	release  func()      // cancels a per-task deadline, if any
 	prio     int
 	seq      uint64
 	enqueued time.Duration // since epoch
 	index    int32         // in the heap; -1 once out of it
+	watch    bool          // the submitter's context can end: watch it while queued
 }
 
 // epoch is the origin of the pool's timestamps (job.enqueued, a task's
@@ -181,7 +184,7 @@ func submit[T any](ctx context.Context, p *Pool, name string, fn func(ctx contex
 	}
 	// The job is allocated with its task: one allocation, not two.
 	t, prep, j := loom.PrepareWith[T, job](ctx, name, fn)
-	*j = job{task: prep, ctx: ctx, release: release, prio: c.prio, index: -1}
+	*j = job{task: prep, release: release, prio: c.prio, index: -1, watch: ctx.Done() != nil}
 	if err := p.enqueue(j); err != nil {
 		prep.Abort(err)
 		p.finished(j)
@@ -235,11 +238,13 @@ func (p *Pool) enqueue(j *job) error {
 	}
 	p.seq++
 	j.seq = p.seq
-	if j.ctx.Done() != nil {
+	if j.watch {
 		// Drop the job from the queue as soon as its context ends, so a
 		// deadline is met even while every worker is busy. The watch is
-		// set before the job can be popped, so workers see j.stop.
-		j.stop = context.AfterFunc(j.ctx, func() { p.expire(j) })
+		// on the task's context, which ends with the submitter's and
+		// with the task, so it is never left behind; it is set before
+		// the job can be popped, so workers see j.stop.
+		j.stop = context.AfterFunc(j.task.Context(), func() { p.expire(j) })
 	}
 	p.jobs.push(j)
 	p.mu.Unlock()
@@ -257,7 +262,7 @@ func (p *Pool) expire(j *job) {
 	}
 	p.mu.Unlock()
 	if queued {
-		p.drop(j, context.Cause(j.ctx))
+		p.drop(j, context.Cause(j.task.Context()))
 	}
 }
 
@@ -269,13 +274,13 @@ func (p *Pool) drop(j *job, err error) {
 }
 
 // finished releases what a job held once it has ended, run or not. The
-// job lives as long as its task (PrepareWith), so it lets go of the
-// submitter's context and its deadline's cancel.
+// job lives as long as its task (PrepareWith), so it lets go of its
+// deadline's cancel and of its watch.
 func (p *Pool) finished(j *job) {
 	if j.release != nil {
 		j.release()
 	}
-	j.ctx, j.release, j.stop = nil, nil, nil
+	j.release, j.stop = nil, nil
 	if p.slots != nil {
 		_ = p.slots.Release(1)
 	}
@@ -432,10 +437,12 @@ func (p *Pool) begin(j *job) (time.Duration, bool) {
 	if j.stop != nil && !j.stop() {
 		// The context ended and expire is running or ran; it found the job
 		// out of the queue, so the job is ours to drop.
-		p.drop(j, context.Cause(j.ctx))
+		p.drop(j, context.Cause(j.task.Context()))
 		return time.Since(epoch), false
 	}
-	if err := context.Cause(j.ctx); err != nil {
+	// The task's context: the submitter's cancellation, or the task's
+	// own Cancel while it was queued. Either way it never runs.
+	if err := context.Cause(j.task.Context()); err != nil {
 		p.drop(j, err)
 		return time.Since(epoch), false
 	}

@@ -194,6 +194,49 @@ func TestCancelledSubmitterDropsQueuedTask(t *testing.T) {
 	})
 }
 
+// TestCancelledQueuedTaskNeverRuns cancels a queued task through its own
+// handle: it never runs and ends with the cause. With a submitter's
+// context that can end, the pool watches the task's context and drops
+// it at once, while the only worker is still busy; with one that cannot,
+// the worker drops it when it comes to it.
+func TestCancelledQueuedTaskNeverRuns(t *testing.T) {
+	for _, cancellable := range []bool{true, false} {
+		t.Run(fmt.Sprintf("cancellable=%v", cancellable), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				p := New("test", WithSize(1))
+				release := gate(t, p)
+				ctx := context.Background()
+				if cancellable {
+					var cancel context.CancelFunc
+					ctx, cancel = context.WithCancel(ctx)
+					defer cancel()
+				}
+				ran := false
+				task, err := Submit(ctx, p, "unwanted", func(context.Context) (int, error) { ran = true; return 1, nil })
+				if err != nil {
+					t.Fatal(err)
+				}
+				cause := errors.New("not needed any more")
+				task.Cancel(cause)
+				if cancellable {
+					synctest.Wait()
+					if _, err := task.Result(); !errors.Is(err, cause) {
+						t.Fatalf("with the worker busy: %v, want the cause", err)
+					}
+				}
+				release()
+				if _, err := task.Wait(context.Background()); !errors.Is(err, cause) || ran {
+					t.Fatalf("Wait = %v, ran %v; want the cause, never run", err, ran)
+				}
+				if m := p.Metrics(); m.Dropped != 1 {
+					t.Fatalf("metrics %+v, want one dropped", m)
+				}
+				mustClose(t, p)
+			})
+		})
+	}
+}
+
 func TestBoundedQueue(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()

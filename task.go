@@ -261,7 +261,9 @@ func (t *Task[T]) run(fn func(context.Context) (T, error), lctx context.Context,
 }
 
 // finish records the task's outcome (val and err, set by the caller),
-// runs the end callbacks, then closes done and tells the owner.
+// runs the end callbacks, tells the registry and the owner, and only then
+// settles the task and closes done: once Wait returns, the registry's
+// counts and lists (and a group's count) already show the task ended.
 func (t *Task[T]) finish(o owner) {
 	err := t.err
 	st := outcome(&t.nctx, err)
@@ -272,26 +274,19 @@ func (t *Task[T]) finish(o owner) {
 	if t.onDone != nil {
 		cbs, t.onDone = *t.onDone, nil
 	}
-	var done chan struct{}
-	if len(cbs) == 0 {
-		t.settled.Store(true)
-		done = t.done
-	}
 	t.mu.Unlock()
-	if len(cbs) > 0 {
-		for _, f := range cbs {
-			f()
-		}
-		t.mu.Lock()
-		t.settled.Store(true)
-		done = t.done
-		t.mu.Unlock()
-	}
-	if done != nil {
-		close(done)
+	for _, f := range cbs {
+		f()
 	}
 	t.node().Cancel(errTaskEnded)
 	o.exit(t.node(), st, err)
+	t.mu.Lock()
+	t.settled.Store(true)
+	done := t.done
+	t.mu.Unlock()
+	if done != nil {
+		close(done)
+	}
 }
 
 // outcome classifies how a task ended: an error counts as a cancellation

@@ -441,9 +441,10 @@ func (p *Pool) begin(j *job) (time.Duration, bool) {
 		return time.Since(epoch), false
 	}
 	// The task's context: the submitter's cancellation, or the task's
-	// own Cancel while it was queued. Either way it never runs.
-	if err := context.Cause(j.task.Context()); err != nil {
-		p.drop(j, err)
+	// own Cancel while it was queued. Either way it never runs. (Err is an
+	// atomic load; Cause takes the context's lock, so it waits for Err.)
+	if ctx := j.task.Context(); ctx.Err() != nil {
+		p.drop(j, context.Cause(ctx))
 		return time.Since(epoch), false
 	}
 	start := time.Since(epoch)

@@ -122,9 +122,9 @@ func (s *nursery) markRunning(n *registry.Node) {
 
 // enter admits the task n (nil for a task nobody lists), or says why
 // not. It returns the pprof label context for the task's goroutine (nil
-// when the registry is off). With
-// whileCancelled, a cancelled context does not refuse n (it runs, and sees
-// its context over); only a closed nursery does.
+// when the registry is off). With whileCancelled, a cancelled context
+// does not refuse n (it runs, and sees its context over); only a closed
+// nursery does.
 func (s *nursery) enter(n *registry.Node, whileCancelled bool) (context.Context, error) {
 	for {
 		st := s.state.Load()

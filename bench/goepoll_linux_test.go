@@ -14,10 +14,10 @@ import (
 )
 
 // TestGoEpollChild is BenchmarkServeWrk's go-epoll row, in a child
-// process that serves until stdin closes: responder.c written in Go. One goroutine on a locked thread
-// blocks in epoll_wait, reads what a connection sends, counts the
-// requests by their CRLF CRLF (no other parsing) and writes that many fixed
-// answers. It is the floor of a Go server: what the kernel costs plus what
+// process that serves until stdin closes: responder.c written in Go. One
+// goroutine on a locked thread blocks in epoll_wait, reads what a
+// connection sends, counts the requests by their CRLF CRLF (no other
+// parsing) and writes that many fixed answers. It is the floor of a Go server: what the kernel costs plus what
 // the Go runtime costs around it (its system monitor thread, syscall entry
 // and exit; reads and writes are raw system calls, as loom's are, since
 // they do not block), with no event loop, parser or handler of loom's.

@@ -68,9 +68,10 @@ func BenchmarkGroup(b *testing.B) {
 	// tasks must do: link each task into a shared list when it is
 	// started (so that it shows before its goroutine runs) and unlink it
 	// when it ends, on whichever core it ran, under the list's lock. The
-	// list's nodes and functions are made once, so it allocates no more than
-	// errgroup. A reference, not
-	// a peer.
+	// list's nodes and functions are made once, so it allocates no more
+	// than errgroup. A reference, not a peer. (Its list is its own, not
+	// loom's registry.List: the bench module cannot import an internal
+	// package, and a reference must not depend on what it measures.)
 	b.Run("impl=errgroup-listed", func(b *testing.B) {
 		b.ReportAllocs()
 		live := new(liveList)

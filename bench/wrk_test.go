@@ -30,9 +30,10 @@ import (
 //
 // The servers: c-epoll, a minimal epoll responder in C (bench/ref, no
 // parsing: the ceiling); c-epoll-mt, the same with an idle second thread
-// (the kernel's multi-threaded paths, which every Go program takes); go-epoll, the same responder in Go on a locked
-// thread (TestGoEpollChild: the floor of any Go server, the kernel plus
-// the Go runtime); loom serve (one loop); uvloop, the same minimal
+// (the kernel's multi-threaded paths, which every Go program takes);
+// go-epoll, the same responder in Go on a locked thread
+// (TestGoEpollChild: the floor of any Go server, the kernel plus the Go
+// runtime); loom serve (one loop); uvloop, the same minimal
 // responder as a bare asyncio Protocol on uvloop (bench/ref); net/http.
 // scripts/install-http-bench.sh installs wrk, gcc and python3-uvloop; a row
 // whose tool is missing is skipped, with a message. -short skips it all:

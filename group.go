@@ -95,11 +95,12 @@ func (g *Group) Go(name string, fn func(ctx context.Context) error) error {
 	if fn == nil {
 		return invalid("Group.Go", "nil function")
 	}
-	return g.goAt(name, fn, funcPC(fn))
+	return g.goAt(name, fn, 0)
 }
 
 // goAt is Go for a fn that wraps the caller's function, whose entry pc is
-// what the registry shows as "where created".
+// what the registry shows as "where created" (0: fn's own, found only if
+// the task is listed).
 func (g *Group) goAt(name string, fn func(ctx context.Context) error, pc uintptr) error {
 	return g.goFrom(name, fn, pc, false)
 }
@@ -129,6 +130,9 @@ func (g *Group) goFrom(name string, fn func(ctx context.Context) error, pc uintp
 		go g.runUnlisted(fn)
 		return nil
 	}
+	if pc == 0 {
+		pc = funcPC(fn)
+	}
 	m, err := g.s.start(name, fn, pc, 3, whileCancelled)
 	if err != nil {
 		g.release()
@@ -148,7 +152,7 @@ func (g *Group) runUnlisted(fn func(ctx context.Context) error) {
 		if r := recover(); r != nil {
 			err = newPanicError("", r)
 		}
-		g.exit(nil, outcome(ctx, err), err)
+		g.exit(nil, nil, outcome(ctx, err), err)
 	}()
 	err = fn(ctx)
 }
@@ -249,9 +253,9 @@ func (g *Group) running(n *registry.Node) { g.s.markRunning(n) }
 
 // exit implements owner: it frees the task's slot, records its end and, on
 // the group's first failure, cancels the others.
-func (g *Group) exit(n *registry.Node, st State, err error) {
+func (g *Group) exit(n *registry.Node, m *member, st State, err error) {
 	g.release()
-	if g.s.leave(n, st, err) && !g.supervise {
+	if g.s.leave(n, m, st, err) && !g.supervise {
 		g.s.cancel(err)
 	}
 }
@@ -299,5 +303,6 @@ func (g *Group) conclude() {
 	}
 	g.result = res
 	g.s.cancel(context.Canceled)
+	g.s.recycle()
 	g.s.finish(res)
 }

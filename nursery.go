@@ -59,9 +59,66 @@ const (
 )
 
 type taskShard struct {
-	mu   sync.Mutex
-	list registry.List
-	_    [64 - 8 - 16]byte // one cache line each
+	mu    sync.Mutex
+	list  registry.List
+	spare *member                // ended members, for the shard's next tasks
+	nfree int                    // how many
+	_     [64 - 8 - 24 - 16]byte // one cache line each
+}
+
+// maxSpare is how many ended members a shard keeps for reuse; more go to
+// the collector. A nursery keeps its shards' spares until it ends, then
+// passes them on (recycle).
+const maxSpare = 128
+
+// take returns a spare member, or a new one. The caller holds the lock.
+func (l *taskShard) take() *member {
+	if l.spare == nil {
+		// A chain of spares left by a nursery that ended (recycle).
+		if m, _ := spares.Get().(*member); m != nil {
+			l.spare, l.nfree = m, m.chain
+		}
+	}
+	m := l.spare
+	if m == nil {
+		return new(member)
+	}
+	l.spare, l.nfree = m.nextSpare, l.nfree-1
+	m.nextSpare = nil
+	return m
+}
+
+// put keeps m, whose task has ended and which nothing refers to any more,
+// for reuse. The caller holds the lock.
+func (l *taskShard) put(m *member) {
+	*m = member{}
+	if l.nfree == maxSpare {
+		return
+	}
+	m.nextSpare = l.spare
+	l.spare, l.nfree = m, l.nfree+1
+}
+
+// spares holds chains of spare members, each linked through nextSpare
+// with its length in the head's chain, passed on by the nurseries that
+// ended: a group per request hands its members to the next one, and the
+// collector takes what nobody needs.
+var spares sync.Pool
+
+// recycle passes the shards' spare members on to the nurseries made
+// after s. Call it once no task of s will start or end any more.
+func (s *nursery) recycle() {
+	for i := range s.lists {
+		l := &s.lists[i]
+		l.mu.Lock()
+		m, n := l.spare, l.nfree
+		l.spare, l.nfree = nil, 0
+		l.mu.Unlock()
+		if m != nil {
+			m.chain = n
+			spares.Put(m)
+		}
+	}
 }
 
 func (s *nursery) init(parent context.Context, kind registry.Kind, name string, pc uintptr) {
@@ -126,17 +183,8 @@ func (s *nursery) markRunning(n *registry.Node) {
 // does not refuse n (it runs, and sees its context over); only a closed
 // nursery does.
 func (s *nursery) enter(n *registry.Node, whileCancelled bool) (context.Context, error) {
-	for {
-		st := s.state.Load()
-		if st&closedBit != 0 {
-			return nil, s.checkOpen()
-		}
-		if !whileCancelled && s.cctx.Err() != nil {
-			return nil, s.checkOpen()
-		}
-		if s.state.CompareAndSwap(st, st+oneTask) {
-			break
-		}
+	if err := s.admit(whileCancelled); err != nil {
+		return nil, err
 	}
 	if n == nil || n.ID() == 0 {
 		return nil, nil
@@ -145,13 +193,34 @@ func (s *nursery) enter(n *registry.Node, whileCancelled bool) (context.Context,
 	l.mu.Lock()
 	l.list.Add(n)
 	l.mu.Unlock()
-	name := n.Name()
+	return s.labelsFor(n.Name()), nil
+}
+
+// admit counts a new task in, or says why the nursery takes none (see
+// enter).
+func (s *nursery) admit(whileCancelled bool) error {
+	for {
+		st := s.state.Load()
+		if st&closedBit != 0 {
+			return s.checkOpen()
+		}
+		if !whileCancelled && s.cctx.Err() != nil {
+			return s.checkOpen()
+		}
+		if s.state.CompareAndSwap(st, st+oneTask) {
+			return nil
+		}
+	}
+}
+
+// labelsFor returns the pprof label context for a listed task named name.
+func (s *nursery) labelsFor(name string) context.Context {
 	if name == "" {
-		return s.labels, nil
+		return s.labels
 	}
 	if s.sharedLabels {
 		if c, ok := sharedLabels(labelKey{kind: s.kind, name: s.node.Name(), task: name}); ok {
-			return c, nil
+			return c
 		}
 	}
 	s.mu.Lock()
@@ -167,7 +236,7 @@ func (s *nursery) enter(n *registry.Node, whileCancelled bool) (context.Context,
 			s.named[name] = lctx
 		}
 	}
-	return lctx, nil
+	return lctx
 }
 
 // checkOpen says why no task may start, or returns nil. A cancelled
@@ -225,9 +294,11 @@ func (s *nursery) cancelledCount() int {
 // count returns the number of tasks running.
 func (s *nursery) count() int { return int(s.state.Load() >> 1) }
 
-// leave records the end of task n (nil for a task nobody lists). It
-// reports whether this was the first failure.
-func (s *nursery) leave(n *registry.Node, st State, err error) (first bool) {
+// leave records the end of task n (nil for a task nobody lists), and
+// keeps its member m, if it has one, for reuse: nothing may refer to m
+// once leave has been called. It reports whether this was the first
+// failure.
+func (s *nursery) leave(n *registry.Node, m *member, st State, err error) (first bool) {
 	if st != Done {
 		s.mu.Lock()
 		switch st {
@@ -242,12 +313,23 @@ func (s *nursery) leave(n *registry.Node, st State, err error) (first bool) {
 		}
 		s.mu.Unlock()
 	}
-	if n != nil && n.ID() != 0 {
-		l := &s.lists[n.ID()%taskShards]
-		l.mu.Lock()
-		l.list.Remove(n)
-		l.mu.Unlock()
+	var id uint64
+	if n != nil {
+		id = n.ID()
+	}
+	if id != 0 || m != nil {
+		// The history's copy is taken while n is still listed: m may be
+		// reused once the lock is released.
 		registry.Retire(n)
+		l := &s.lists[id%taskShards]
+		l.mu.Lock()
+		if id != 0 {
+			l.list.Remove(n)
+		}
+		if m != nil {
+			l.put(m)
+		}
+		l.mu.Unlock()
 	}
 	// A waiter registers before it reads the count, so either it sees this
 	// decrement or this sees it.
@@ -352,14 +434,21 @@ func (s *nursery) finish(err error) {
 //
 // Everything the goroutine needs is in the member, so that the go statement
 // captures one pointer. Since nobody holds a handle, a member is reused once
-// its task has ended (members): the registry keeps copies of ended nodes,
-// never the nodes, so a group's tasks allocate nothing but their goroutine's
-// closure once the pool is warm, and cost the collector nothing.
+// its task has ended: the registry keeps copies of ended nodes, never the
+// nodes, so a group's tasks allocate nothing but their goroutine's closure
+// once warm, and cost the collector nothing. An ended member waits in the
+// list its task was in (taskShard.spare), and is taken and put under the
+// list's lock, which linking and unlinking the task take anyway; a
+// sync.Pool per task cost two more atomic sequences on lines the other
+// core had written.
 type member struct {
 	node registry.Node
 	fn   func(context.Context) error
 	s    *nursery
 	lctx context.Context // pprof labels for the goroutine; nil for none
+
+	nextSpare *member // the next spare, while m is one
+	chain     int     // the length of a chain of spares headed by m, in spares
 }
 
 // start admits a new member of s running fn, or says why not. pc is the
@@ -367,15 +456,25 @@ type member struct {
 // many of start's callers are loom's, for the debug creation stack;
 // whileCancelled is as for enter.
 func (s *nursery) start(name string, fn func(context.Context) error, pc uintptr, skip int, whileCancelled bool) (*member, error) {
-	m, _ := members.Get().(*member)
-	if m == nil {
-		m = new(member)
+	if err := s.admit(whileCancelled); err != nil {
+		return nil, err
 	}
+	// The task's list is picked by its ID, and the member comes from
+	// that list's spares, so one lock both takes and links it.
+	id := registry.NewID()
+	l := &s.lists[id%taskShards]
+	l.mu.Lock()
+	m := l.take()
 	m.fn, m.s = fn, s
-	m.node.Init(registry.KindTask, name, s.node.ID(), pc, skip+1)
-	lctx, err := s.enter(&m.node, whileCancelled)
-	m.lctx = lctx
-	return m, err
+	m.node.InitID(id, registry.KindTask, name, s.node.ID(), pc, skip+1)
+	if id != 0 {
+		l.list.Add(&m.node)
+	}
+	l.mu.Unlock()
+	if id != 0 {
+		m.lctx = s.labelsFor(name)
+	}
+	return m, nil
 }
 
 // run is the body of a member's goroutine. One deferred function both
@@ -400,14 +499,9 @@ func (m *member) run() {
 		// Even an anonymous node records its end: a scope's OnError
 		// is given its figures.
 		m.node.Finish(registry.State(st), err)
-		m.s.owner.exit(&m.node, st, err)
-		// Nothing refers to m any more: the lists have dropped it and
-		// the registry's history has a copy.
-		*m = member{}
-		members.Put(m)
+		// The owner's exit ends with the nursery's leave, which keeps m
+		// for reuse: nothing here may touch m after.
+		m.s.owner.exit(&m.node, m, st, err)
 	}()
 	err = m.fn(ctx)
 }
-
-// members holds ended members for reuse.
-var members sync.Pool

@@ -624,3 +624,68 @@ func TestWaitReturnsAfterTheRegistryKnows(t *testing.T) {
 		}
 	}
 }
+
+// TestGroupMembersAreReused checks that a group's tasks reuse the members
+// of ended tasks, within the group and from groups that have ended, so
+// that a warm group of 100 tasks allocates little more than their
+// goroutines' closures; and that a shard keeps no more than maxSpare.
+func TestGroupMembersAreReused(t *testing.T) {
+	ctx := context.Background()
+	run := func() {
+		g := NewGroup(ctx)
+		for range 100 {
+			g.Go("", func(context.Context) error { return nil })
+		}
+		if err := g.Wait(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run()
+	if !raceEnabled {
+		// Without reuse each task would allocate its member too: 200 and more.
+		if n := testing.AllocsPerRun(20, run); n > 130 {
+			t.Errorf("a warm group of 100 tasks made %.0f allocations, want about 100 (the closures)", n)
+		}
+	}
+
+	sc := NewScope(ctx, WithName("spares"))
+	release := make(chan struct{})
+	const tasks = 4*maxSpare + 200
+	var started sync.WaitGroup
+	started.Add(tasks)
+	for range tasks {
+		if err := sc.Go("", func(context.Context) error { started.Done(); <-release; return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	started.Wait()
+	close(release)
+	for sc.Len() > 0 {
+		runtime.Gosched()
+	}
+	kept := 0
+	for i := range sc.s.lists {
+		l := &sc.s.lists[i]
+		l.mu.Lock()
+		n := 0
+		for m := l.spare; m != nil; m = m.nextSpare {
+			n++
+		}
+		if n != l.nfree || n > maxSpare {
+			t.Errorf("shard %d keeps %d spares and counts %d; at most %d", i, n, l.nfree, maxSpare)
+		}
+		kept += n
+		l.mu.Unlock()
+	}
+	if kept < maxSpare {
+		t.Errorf("the shards keep %d spares after %d tasks ended", kept, tasks)
+	}
+	if err := sc.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := range sc.s.lists {
+		if l := &sc.s.lists[i]; l.spare != nil || l.nfree != 0 {
+			t.Errorf("shard %d kept its spares after Shutdown: %d", i, l.nfree)
+		}
+	}
+}

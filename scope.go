@@ -86,11 +86,11 @@ func (sc *Scope) running(n *registry.Node) { sc.s.markRunning(n) }
 // exit implements owner. OnError runs before the task leaves the
 // scope, so that Shutdown, which waits for the tasks to leave, returns
 // after every handler has.
-func (sc *Scope) exit(n *registry.Node, st State, err error) {
+func (sc *Scope) exit(n *registry.Node, m *member, st State, err error) {
 	if st == Failed && sc.onError != nil {
 		sc.onError(TaskInfo(n.Info()), err)
 	}
-	sc.s.leave(n, st, err)
+	sc.s.leave(n, m, st, err)
 }
 
 // Shutdown closes the scope to new tasks, cancels its context with
@@ -122,6 +122,7 @@ func (sc *Scope) Shutdown(ctx context.Context) error {
 		}
 		return errors.Join(sc.s.failure(), leak)
 	}
+	sc.s.recycle()
 	res := sc.s.failure()
 	sc.s.finish(res)
 	return res

@@ -226,16 +226,17 @@ func failedTask[T any](name string, err error) *Task[T] {
 }
 
 // owner is what a task reports its start and end to: the process root, a
-// group or a scope.
+// group or a scope. exit is given the task's member, for a task started
+// by Group.Go or Scope.Go (nil otherwise), to keep for reuse.
 type owner interface {
 	running(n *registry.Node)
-	exit(n *registry.Node, st State, err error)
+	exit(n *registry.Node, m *member, st State, err error)
 }
 
 type rootOwner struct{}
 
-func (rootOwner) running(n *registry.Node)                { registry.MarkRunning(n) }
-func (rootOwner) exit(n *registry.Node, _ State, _ error) { registry.Unpublish(n) }
+func (rootOwner) running(n *registry.Node)                           { registry.MarkRunning(n) }
+func (rootOwner) exit(n *registry.Node, _ *member, _ State, _ error) { registry.Unpublish(n) }
 
 // run executes fn and records its outcome. lctx, when not nil, carries the
 // pprof labels for the goroutine.
@@ -279,7 +280,7 @@ func (t *Task[T]) finish(o owner) {
 		f()
 	}
 	t.node().Cancel(errTaskEnded)
-	o.exit(t.node(), st, err)
+	o.exit(t.node(), nil, st, err)
 	t.mu.Lock()
 	t.settled.Store(true)
 	done := t.done

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -93,6 +94,37 @@ func BenchmarkGroup(b *testing.B) {
 			g.Wait()
 		}
 	})
+	// errgroup-registry is errgroup plus the least a registry costs that
+	// shows what loom's monitor shows of a group's tasks, each part done
+	// with the fewest atomic operations Go's memory model allows: an ID,
+	// a state word moved to running and to ended, a coarse start and end
+	// time, the live list of errgroup-listed, a count of the running
+	// tasks, and a copy of each ended task into a history ring whose slot
+	// is locked while written. It does not reuse nodes, label goroutines
+	// or report failures. A reference, not a peer: the floor under loom's
+	// registry-on row.
+	b.Run("impl=errgroup-registry", func(b *testing.B) {
+		b.ReportAllocs()
+		reg := new(floorRegistry)
+		nodes := make([]floorNode, batch)
+		fns := make([]func() error, batch)
+		for i := range fns {
+			n := &nodes[i]
+			fns[i] = func() error {
+				reg.running(n)
+				reg.end(n)
+				return nil
+			}
+		}
+		for b.Loop() {
+			g, _ := errgroup.WithContext(ctx)
+			for i, fn := range fns {
+				reg.start(&nodes[i])
+				g.Go(fn)
+			}
+			g.Wait()
+		}
+	})
 	b.Run("impl=raw", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
@@ -169,6 +201,55 @@ func (l *liveList) remove(n *liveNode) {
 	}
 	n.prev, n.next = nil, nil
 	l.mu.Unlock()
+}
+
+// floorRegistry is errgroup-registry's registry (see there).
+type floorRegistry struct {
+	ids     atomic.Uint64
+	clock   atomic.Int64 // a coarse clock: what a ticking goroutine would store
+	live    liveList
+	nrun    atomic.Int32
+	retired atomic.Uint64
+	history [256]floorSlot
+}
+
+type floorNode struct {
+	liveNode
+	id             uint64
+	state          atomic.Uint32
+	created, ended int64
+}
+
+// floorSlot is one record of the history, on cache lines of its own.
+type floorSlot struct {
+	mu             sync.Mutex
+	id             uint64
+	state          uint32
+	created, ended int64
+	_              [128 - 40]byte
+}
+
+func (r *floorRegistry) start(n *floorNode) {
+	n.id = r.ids.Add(1)
+	n.created = r.clock.Load()
+	n.state.Store(0) // pending
+	r.live.add(&n.liveNode)
+}
+
+func (r *floorRegistry) running(n *floorNode) {
+	n.state.Store(1)
+	r.nrun.Add(1)
+}
+
+func (r *floorRegistry) end(n *floorNode) {
+	n.ended = r.clock.Load()
+	n.state.Store(2)
+	r.live.remove(&n.liveNode)
+	r.nrun.Add(-1)
+	s := &r.history[(r.retired.Add(1)-1)%uint64(len(r.history))]
+	s.mu.Lock()
+	s.id, s.state, s.created, s.ended = n.id, n.state.Load(), n.created, n.ended
+	s.mu.Unlock()
 }
 
 // BenchmarkGroupSmall starts a group of 3 tasks that do nothing and waits

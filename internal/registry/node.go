@@ -77,11 +77,27 @@ type Container interface {
 // skip is how many callers to skip for the debug creation stack, counted from
 // the caller of Init.
 func (n *Node) Init(kind Kind, name string, parent uint64, pc uintptr, skip int) {
-	n.kind, n.name, n.parent, n.pc = kind, name, parent, pc
+	n.InitID(NewID(), kind, name, parent, pc, skip+1)
+}
+
+// NewID returns a new node ID, or 0 while the registry is off: what InitID
+// takes, for an owner that must know a node's ID before it has the node
+// (a group picks its task's list, and the spare node in it, by ID).
+func NewID() uint64 {
 	if !enabled.Load() {
+		return 0
+	}
+	return nextID.Add(1)
+}
+
+// InitID is Init with the node's ID, from NewID: 0 leaves the node
+// anonymous.
+func (n *Node) InitID(id uint64, kind Kind, name string, parent uint64, pc uintptr, skip int) {
+	n.kind, n.name, n.parent, n.pc = kind, name, parent, pc
+	if id == 0 {
 		return
 	}
-	n.id = nextID.Add(1)
+	n.id = id
 	n.created = now()
 	if pc != 0 && internalPC(pc) {
 		// A wrapper of loom's own (a pipeline stage's worker, a remote

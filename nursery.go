@@ -106,14 +106,14 @@ func (l *taskShard) put(m *member) {
 var spares sync.Pool
 
 // recycle passes the shards' spare members on to the nurseries made
-// after s. Call it once no task of s will start or end any more.
+// after s. Call it once no task of s will start or end any more, after
+// waitIdle saw the count at zero: every task's leave then happened
+// before, through the count's atomic updates, so the shards need no lock.
 func (s *nursery) recycle() {
 	for i := range s.lists {
 		l := &s.lists[i]
-		l.mu.Lock()
 		m, n := l.spare, l.nfree
 		l.spare, l.nfree = nil, 0
-		l.mu.Unlock()
 		if m != nil {
 			m.chain = n
 			spares.Put(m)

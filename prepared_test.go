@@ -3,6 +3,7 @@ package loom
 import (
 	"context"
 	"errors"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -77,5 +78,24 @@ func TestPrepareWithGivesARecord(t *testing.T) {
 		p.Abort(nil)
 	}); allocs > 3 {
 		t.Errorf("PrepareWith and Abort: %.1f allocations, want the task with its record, a context and its cancel", allocs)
+	}
+}
+
+// TestPreparedRunReturnsAPanic checks that Run returns a panic of the
+// task's function as a *PanicError, as the task's Wait does, and that a
+// function that calls runtime.Goexit still ends its task.
+func TestPreparedRunReturnsAPanic(t *testing.T) {
+	task, p := Prepare(context.Background(), "boom", func(context.Context) (int, error) { panic("bad input") })
+	var pe *PanicError
+	if err := p.Run(); !errors.As(err, &pe) || pe.Value != "bad input" {
+		t.Fatalf("Run returned %v", err)
+	}
+	if _, err := task.Wait(context.Background()); !errors.As(err, &pe) || task.State() != Failed {
+		t.Fatalf("the task ended with %v (%v)", err, task.State())
+	}
+	exited, p2 := Prepare(context.Background(), "exit", func(context.Context) (int, error) { runtime.Goexit(); return 0, nil })
+	go func() { _ = p2.Run() }()
+	if _, err := exited.Wait(context.Background()); err == nil || exited.State() != Failed {
+		t.Fatalf("a task whose function called Goexit ended with %v (%v)", err, exited.State())
 	}
 }

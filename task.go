@@ -248,17 +248,21 @@ func (t *Task[T]) run(fn func(context.Context) (T, error), lctx context.Context,
 	t.err = errGoexit // stays if fn calls runtime.Goexit
 	// One deferred function turns a panic into a *PanicError and records
 	// the end. fn is called from this frame, with no wrapper between, and
-	// its results go straight into the task: a pool's worker holds this
-	// stack while its task blocks, and the collector scans it, so each
-	// frame and each word fewer is memory saved per worker. Nobody reads
-	// val and err before finish sets ended.
-	defer func() {
-		if r := recover(); r != nil {
-			t.val, t.err = *new(T), newPanicError(t.node().Name(), r)
-		}
-		t.finish(o)
-	}()
+	// its results go straight into the task (nobody reads val and err
+	// before finish sets ended). An executor's worker runs its tasks
+	// through prepared.Run, which does the same in its own frame.
+	defer func() { t.settle(recover(), o) }()
 	t.val, t.err = fn(&t.nctx)
+}
+
+// settle ends t once its function has returned, or panicked with r (nil
+// if it did not): a panic becomes a *PanicError. recover must be called
+// by the deferred function itself, so its caller passes recover() in.
+func (t *Task[T]) settle(r any, o owner) {
+	if r != nil {
+		t.val, t.err = *new(T), newPanicError(t.node().Name(), r)
+	}
+	t.finish(o)
 }
 
 // finish records the task's outcome (val and err, set by the caller),

@@ -176,12 +176,23 @@ func Go[T any](ctx context.Context, name string, fn func(ctx context.Context) (T
 	if registry.Debug() {
 		runtime.AddCleanup(t, reportUnretrieved, t.node())
 	}
-	var lctx context.Context
-	if name != "" && registry.Enabled() {
-		lctx, _ = labelsFor(ctx, labelKey{kind: registry.KindTask, name: name})
-	}
-	go t.run(fn, lctx, rootOwner{})
+	t.fn = fn
+	go t.runGo()
 	return t
+}
+
+// runGo is the body of loom.Go's goroutine. The function waits in t.fn,
+// so that the go statement captures the task alone: a closure of 16
+// bytes, not 48.
+func (t *Task[T]) runGo() {
+	fn := t.fn
+	t.fn = nil
+	var lctx context.Context
+	if name := t.node().Name(); name != "" && t.node().ID() != 0 {
+		// The task's context passes a label lookup on to its parent's.
+		lctx, _ = labelsFor(&t.nctx, labelKey{kind: registry.KindTask, name: name})
+	}
+	t.run(fn, lctx, rootOwner{})
 }
 
 func checkStart(where string, ctx context.Context, fn any) error {
@@ -322,10 +333,17 @@ func (t *Task[T]) Wait(ctx context.Context) (T, error) {
 	if t.settled.Load() {
 		return t.Result()
 	}
+	cd := ctx.Done()
+	if cd == nil {
+		// A context that never ends (Background): a plain receive,
+		// cheaper than a select.
+		<-t.Done()
+		return t.Result()
+	}
 	select {
 	case <-t.Done():
 		return t.Result()
-	case <-ctx.Done():
+	case <-cd:
 		var zero T
 		return zero, context.Cause(ctx)
 	}

@@ -84,7 +84,7 @@ func (l *taskShard) take() *member {
 		return new(member)
 	}
 	l.spare, l.nfree = m.nextSpare, l.nfree-1
-	m.nextSpare = nil
+	m.nextSpare, m.chain = nil, 0
 	return m
 }
 

@@ -63,17 +63,17 @@ type worker struct {
 // cause), and the submit time is a monotonic offset rather than a
 // time.Time.
 type job struct {
-	task     loom.Prepared
-	stop     func() bool // unregisters the context watch, if any
-	release  func()      // cancels a per-task deadline, if any
-	prio     int
-	seq      uint64
-	enqueued time.Duration // since epoch
-	index    int32         // in the heap; -1 once out of it
-	watch    bool          // the submitter's context can end: watch it while queued
+	task    loom.Prepared
+	stop    func() bool // unregisters the context watch, if any
+	release func()      // cancels a per-task deadline, if any
+	prio    int
+	seq     uint64
+	stamp   time.Duration // since epoch: when it was queued, then when it started
+	index   int32         // in the heap; -1 once out of it
+	watch   bool          // the submitter's context can end: watch it while queued
 }
 
-// epoch is the origin of the pool's timestamps (job.enqueued, a task's
+// epoch is the origin of the pool's timestamps (job.stamp, a task's
 // start and end, worker.idleSince): a Duration since it is monotonic, a
 // third of a time.Time's size, and costs one read of the clock where
 // time.Now costs two (wall and monotonic).
@@ -212,7 +212,7 @@ func applySubmit(opts []SubmitOption) (submitConfig, error) {
 
 // enqueue hands j to an idle worker, starts a worker for it, or queues it.
 func (p *Pool) enqueue(j *job) error {
-	j.enqueued = time.Since(epoch)
+	j.stamp = time.Since(epoch)
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -233,7 +233,7 @@ func (p *Pool) enqueue(j *job) error {
 		p.workers[w] = struct{}{}
 		p.running++
 		p.mu.Unlock()
-		go p.work(w, j)
+		go p.work(w)
 		return nil
 	}
 	p.seq++
@@ -286,23 +286,25 @@ func (p *Pool) finished(j *job) {
 	}
 }
 
-// work is a worker goroutine: it runs j, then whatever is queued, then
-// waits for more until its idle timeout.
+// work is a worker goroutine: it runs its first job (w.cur), then
+// whatever is queued, then waits for more until its idle timeout.
 //
 // The loop is split into small functions whose frames are gone while the
 // task runs (begin, end, next): a worker's stack then stays within the
 // 2 KiB a goroutine starts with, which halves the memory of a pool of many
 // blocked workers. The task runs from this frame, with none between: the
 // collector scans a blocked worker's stack, and counts what it scans in
-// its goal.
-func (p *Pool) work(w *worker, j *job) {
+// its goal; so does each word the loop keeps or passes (the job holds
+// its start time, and end is told only whether the task failed).
+func (p *Pool) work(w *worker) {
 	if p.labels != nil {
 		p.label()
 	}
+	j := w.cur // set before the goroutine started
 	for j != nil {
 		end, ok := p.begin(j)
 		if ok {
-			end = p.end(j, end, j.task.Run())
+			end = p.end(j, j.task.Run() != nil)
 		}
 		j = p.next(w, end)
 	}
@@ -448,17 +450,18 @@ func (p *Pool) begin(j *job) (time.Duration, bool) {
 		return time.Since(epoch), false
 	}
 	start := time.Since(epoch)
-	p.counters.wait.Observe(start - j.enqueued)
+	p.counters.wait.Observe(start - j.stamp)
+	j.stamp = start
 	return start, true
 }
 
-// end records how j went and returns when it ended.
+// end records how j went, started at j.stamp, and returns when it ended.
 //
 //go:noinline
-func (p *Pool) end(j *job, start time.Duration, err error) time.Duration {
+func (p *Pool) end(j *job, failed bool) time.Duration {
 	end := time.Since(epoch)
-	p.counters.run.Observe(end - start)
-	if err != nil {
+	p.counters.run.Observe(end - j.stamp)
+	if failed {
 		p.counters.failed.Add(1)
 	} else {
 		p.counters.completed.Add(1)
@@ -490,7 +493,7 @@ func (p *Pool) Resize(size int) error {
 		w := &worker{wake: make(chan *job, 1), cur: j}
 		p.workers[w] = struct{}{}
 		p.running++
-		go p.work(w, j)
+		go p.work(w)
 	}
 	// Idle workers beyond the new size exit now.
 	for len(p.workers) > p.size && len(p.idle) > 0 {

@@ -125,6 +125,39 @@ func BenchmarkGroup(b *testing.B) {
 			g.Wait()
 		}
 	})
+	// errgroup-slab is errgroup plus a registry built another way, to
+	// see what the list-and-ring design of errgroup-registry costs: each
+	// group keeps its tasks' records in a slab, a task takes the next slot
+	// with one atomic add and no lock, IDs are taken 64 at a time, and the
+	// history receives ended records 64 at a time, under one lock, when
+	// the last task of a run of 64 slots ends. It counts the running
+	// tasks as errgroup-registry does. Readers would walk the slab; the
+	// history lags by up to 63 tasks of each group. A reference, not a
+	// peer, and not a design loom has.
+	b.Run("impl=errgroup-slab", func(b *testing.B) {
+		b.ReportAllocs()
+		reg := new(slabRegistry)
+		slab := new(taskSlab)
+		fns := make([]func() error, batch)
+		for i := range fns {
+			n := &slab.nodes[i]
+			fns[i] = func() error {
+				n.state.Store(1)
+				slab.running.Add(1)
+				reg.end(slab, n)
+				return nil
+			}
+		}
+		for b.Loop() {
+			g, _ := errgroup.WithContext(ctx)
+			slab.reset()
+			for _, fn := range fns {
+				reg.start(slab)
+				g.Go(fn)
+			}
+			g.Wait()
+		}
+	})
 	b.Run("impl=raw", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
@@ -250,6 +283,64 @@ func (r *floorRegistry) end(n *floorNode) {
 	s.mu.Lock()
 	s.id, s.state, s.created, s.ended = n.id, n.state.Load(), n.created, n.ended
 	s.mu.Unlock()
+}
+
+// slabRegistry is errgroup-slab's registry (see there).
+type slabRegistry struct {
+	ids     atomic.Uint64
+	clock   atomic.Int64
+	mu      sync.Mutex // the history's
+	retired uint64
+	history [256]floorSlot
+}
+
+// taskSlab is one group's slab of task records.
+type taskSlab struct {
+	next, ended atomic.Int64
+	running     atomic.Int32
+	idBase      [batch/64 + 1]uint64 // the IDs of each run of 64 slots
+	nodes       [batch]slabNode
+}
+
+type slabNode struct {
+	id             uint64
+	state          atomic.Uint32
+	created, ended int64
+}
+
+func (s *taskSlab) reset() { s.next.Store(0); s.ended.Store(0) }
+
+func (r *slabRegistry) start(s *taskSlab) {
+	i := s.next.Add(1) - 1
+	if i%64 == 0 {
+		s.idBase[i/64] = r.ids.Add(64) - 64
+	}
+	n := &s.nodes[i]
+	n.id = s.idBase[i/64] + uint64(i%64)
+	n.created = r.clock.Load()
+	n.state.Store(0)
+}
+
+func (r *slabRegistry) end(s *taskSlab, n *slabNode) {
+	n.ended = r.clock.Load()
+	n.state.Store(2)
+	s.running.Add(-1)
+	k := s.ended.Add(1)
+	if k%64 != 0 && k != int64(len(s.nodes)) {
+		return
+	}
+	// The last of a run of 64 ends (or of the group): copy the run into
+	// the history under one lock. (A real registry would copy the run of
+	// slots that is complete, not the last 64 to end.)
+	lo := (k - 1) / 64 * 64
+	r.mu.Lock()
+	for i := lo; i < k; i++ {
+		m := &s.nodes[i]
+		h := &r.history[r.retired%uint64(len(r.history))]
+		h.id, h.state, h.created, h.ended = m.id, m.state.Load(), m.created, m.ended
+		r.retired++
+	}
+	r.mu.Unlock()
 }
 
 // BenchmarkGroupSmall starts a group of 3 tasks that do nothing and waits

@@ -68,8 +68,9 @@ type taskShard struct {
 
 // maxSpare is how many ended members a shard keeps for reuse; more go to
 // the collector. A nursery keeps its shards' spares until it ends, then
-// passes them on (recycle).
-const maxSpare = 128
+// passes them on (recycle): a long-lived scope whose tasks once ran by
+// the thousand holds at most taskShards*maxSpare of them (40 KiB).
+const maxSpare = 64
 
 // take returns a spare member, or a new one. The caller holds the lock.
 func (l *taskShard) take() *member {

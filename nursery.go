@@ -25,7 +25,8 @@ import (
 type nursery struct {
 	node   registry.Node
 	ext    registry.Ext
-	ctx    context.Context // the tasks' context, carries node
+	ctx    context.Context // the tasks' context, carries node: &vctx
+	vctx   nodeCtx         // ctx, inside the nursery: an allocation fewer
 	cancel context.CancelCauseFunc
 	cctx   context.Context // the cancellable context under ctx, whose Err says it ended
 	labels context.Context // pprof labels of the tasks' goroutines; nil when the registry is off
@@ -127,7 +128,8 @@ func (s *nursery) init(parent context.Context, kind registry.Kind, name string, 
 	s.node.UseExt(&s.ext)
 	s.node.Init(kind, name, parentOf(parent), pc, 3)
 	ctx, cancel := context.WithCancelCause(parent)
-	s.ctx = context.WithValue(ctx, nodeKey{}, &s.node)
+	s.vctx = nodeCtx{Context: ctx, n: &s.node}
+	s.ctx = &s.vctx
 	s.cancel = cancel
 	s.cctx = ctx
 	s.node.SetCancel(cancel)
@@ -402,9 +404,14 @@ func (s *nursery) waitIdle(ctx context.Context, why string) error {
 		}
 		idle := s.idle
 		s.mu.Unlock()
+		done := ctx.Done()
+		if done == nil {
+			<-idle // a context that never ends (Group.Wait's): no select
+			continue
+		}
 		select {
 		case <-idle:
-		case <-ctx.Done():
+		case <-done:
 			return context.Cause(ctx)
 		}
 	}

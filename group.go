@@ -123,7 +123,7 @@ func (g *Group) goFrom(name string, fn func(ctx context.Context) error, pc uintp
 	if name == "" && !registry.Enabled() {
 		// Nothing will list the task, and it has no name to carry: no
 		// member, only the goroutine, whose closure holds two words.
-		if _, err := g.s.enter(nil, whileCancelled); err != nil {
+		if err := g.s.admit(whileCancelled); err != nil {
 			g.release()
 			return err
 		}
@@ -175,7 +175,7 @@ func Spawn[T any](g *Group, name string, fn func(ctx context.Context) (T, error)
 		return failedTask[T](name, err)
 	}
 	t := newTask(g.s.ctx, name, g.s.node.ID(), fn)
-	lctx, err := g.s.enter(t.node(), false)
+	lctx, err := g.s.enter(t.node())
 	if err != nil {
 		g.release()
 		return failedTask[T](name, err)

@@ -180,16 +180,15 @@ func (s *nursery) markRunning(n *registry.Node) {
 	s.lists[n.ID()%taskShards].list.MarkRunning(n)
 }
 
-// enter admits the task n (nil for a task nobody lists), or says why
-// not. It returns the pprof label context for the task's goroutine (nil
-// when the registry is off). With whileCancelled, a cancelled context
-// does not refuse n (it runs, and sees its context over); only a closed
-// nursery does.
-func (s *nursery) enter(n *registry.Node, whileCancelled bool) (context.Context, error) {
-	if err := s.admit(whileCancelled); err != nil {
+// enter admits the task n, a spawned task's node, and lists it, or says
+// why not. It returns the pprof label context for the task's goroutine
+// (nil when the registry is off). (A member is admitted and listed by
+// start.)
+func (s *nursery) enter(n *registry.Node) (context.Context, error) {
+	if err := s.admit(false); err != nil {
 		return nil, err
 	}
-	if n == nil || n.ID() == 0 {
+	if n.ID() == 0 {
 		return nil, nil
 	}
 	l := &s.lists[n.ID()%taskShards]
@@ -199,8 +198,9 @@ func (s *nursery) enter(n *registry.Node, whileCancelled bool) (context.Context,
 	return s.labelsFor(n.Name()), nil
 }
 
-// admit counts a new task in, or says why the nursery takes none (see
-// enter).
+// admit counts a new task in, or says why the nursery takes none. With
+// whileCancelled, a cancelled context does not refuse the task (it runs,
+// and sees its context over); only a closed nursery does.
 func (s *nursery) admit(whileCancelled bool) error {
 	for {
 		st := s.state.Load()
@@ -462,7 +462,7 @@ type member struct {
 // start admits a new member of s running fn, or says why not. pc is the
 // entry of the function the registry shows as "where created"; skip is how
 // many of start's callers are loom's, for the debug creation stack;
-// whileCancelled is as for enter.
+// whileCancelled is as for admit.
 func (s *nursery) start(name string, fn func(context.Context) error, pc uintptr, skip int, whileCancelled bool) (*member, error) {
 	if err := s.admit(whileCancelled); err != nil {
 		return nil, err

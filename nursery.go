@@ -404,14 +404,7 @@ func (s *nursery) waitIdle(ctx context.Context, why string) error {
 		}
 		idle := s.idle
 		s.mu.Unlock()
-		done := ctx.Done()
-		if done == nil {
-			<-idle // a context that never ends (Group.Wait's): no select
-			continue
-		}
-		select {
-		case <-idle:
-		case <-done:
+		if !receive(idle, ctx.Done()) {
 			return context.Cause(ctx)
 		}
 	}

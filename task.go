@@ -333,20 +333,11 @@ func (t *Task[T]) Wait(ctx context.Context) (T, error) {
 	if t.settled.Load() {
 		return t.Result()
 	}
-	cd := ctx.Done()
-	if cd == nil {
-		// A context that never ends (Background): a plain receive,
-		// cheaper than a select.
-		<-t.Done()
-		return t.Result()
-	}
-	select {
-	case <-t.Done():
-		return t.Result()
-	case <-cd:
+	if !receive(t.Done(), ctx.Done()) {
 		var zero T
 		return zero, context.Cause(ctx)
 	}
+	return t.Result()
 }
 
 // Result returns the task's result and error without waiting. While the task

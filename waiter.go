@@ -26,16 +26,19 @@ type waiter[T any] struct {
 
 // wait blocks until w is served, returning true, or until done is closed,
 // returning false; w may then still be served before its goroutine takes
-// the primitive's lock, which the caller checks with linked. A nil done,
-// as context.Background has, never fires, and the plain receive is cheaper
-// than a select.
-func (w *waiter[T]) wait(done <-chan struct{}) bool {
+// the primitive's lock, which the caller checks with linked.
+func (w *waiter[T]) wait(done <-chan struct{}) bool { return receive(w.ready, done) }
+
+// receive blocks until ch yields, returning true, or until done is closed,
+// returning false. A nil done, as context.Background has, never fires,
+// and the plain receive is cheaper than a select.
+func receive(ch, done <-chan struct{}) bool {
 	if done == nil {
-		<-w.ready
+		<-ch
 		return true
 	}
 	select {
-	case <-w.ready:
+	case <-ch:
 		return true
 	case <-done:
 		return false
